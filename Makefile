@@ -1,0 +1,32 @@
+# Two commands: `make run` and `make test`. Both create .venv on first use and
+# reinstall only when pyproject.toml changes (the stamp file records that).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench docs clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/mmhost run --config config.toml $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/ruff check host plugins strategies tests bench
+	$(BIN)/python -m pytest -q $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check host plugins strategies tests bench
+
+bench: $(STAMP)
+	$(BIN)/mmhost bench book --json
+
+docs: $(STAMP)
+	$(BIN)/mmhost docs --write
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,41 @@
+"""mmhost: a plugin host for crypto market making.
+
+Everything a plugin or strategy imports comes from here.
+"""
+
+from host.hookspecs import hookimpl
+from host.models import (
+    BookMessage,
+    Decision,
+    Fill,
+    Instrument,
+    Level,
+    OrderUpdate,
+    Quote,
+    Side,
+    Signal,
+    Take,
+    Trade,
+)
+from host.strategy import Context, SignalBoard, Strategy, StrategyParams
+
+__all__ = [
+    "BookMessage",
+    "Context",
+    "Decision",
+    "Fill",
+    "Instrument",
+    "Level",
+    "OrderUpdate",
+    "Quote",
+    "Side",
+    "Signal",
+    "SignalBoard",
+    "Strategy",
+    "StrategyParams",
+    "Take",
+    "Trade",
+    "hookimpl",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,397 @@
+"""The L2 order book: integer ticks and lots, sequence and gap checks.
+
+One ``OrderBook`` per (venue, symbol). Feeds hand it ``BookMessage`` values
+already on the integer grid; it applies them, checks that each delta follows the
+previous applied message, and refuses to pretend: after a gap or a crossed book
+it turns invalid and ignores deltas until a snapshot re-seeds it.
+
+Layout, chosen for speed in pure Python: per side a dict ``price_ticks ->
+size_lots`` plus a sorted list of the prices. A size change touches only the
+dict; the list is edited (``bisect``) only when a level appears or disappears.
+Bids are kept ascending and asks as *negated* prices ascending, so on both
+sides the best level is the list's last element and the levels that churn
+most (near the touch) sit at the cheap end of the list for inserts/deletes.
+
+Continuity rule for a delta, in order:
+
+1. First delta after a snapshot that carried an update id ``L`` (the bridge):
+   a delta whose ``last_update_id < L`` is older than the snapshot and is
+   dropped (``STALE``, book stays valid); one whose ``first_update_id > L + 1``
+   leaves a hole (``GAP``); otherwise it applies. This single rule covers
+   Binance futures (``U <= L <= u``), Binance spot (``U <= L+1 <= u``) and
+   Bybit (``u == L + 1``).
+2. Afterwards, if the delta has ``prev_update_id`` (Binance futures ``pu``),
+   it must equal the book's ``last_update_id``; else if it has
+   ``first_update_id`` (Binance spot ``U``, Bybit ``u``), it must equal
+   ``last_update_id + 1``; else it is not checked.
+
+``apply`` returns a ``BookEvent``: truthy for ``SNAPSHOT`` and ``APPLIED``,
+falsy for everything else, so ``if book.apply(msg):`` reads naturally while a
+caller that cares can tell a gap from an ignored delta. The same value is kept
+in ``last_event``; counters live in ``stats``.
+"""
+
+from __future__ import annotations
+
+import enum
+from bisect import bisect_left, insort
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+from loguru import logger
+
+from host.models import BookMessage, Level, Side
+
+__all__ = ["BookEvent", "BookSet", "BookStats", "OrderBook"]
+
+
+class BookEvent(enum.Enum):
+    """What one ``OrderBook.apply`` call did. Truthy only when the message
+    was applied and the book is valid afterwards."""
+
+    SNAPSHOT = "snapshot"  # the book was replaced and is valid
+    APPLIED = "applied"  # a delta was applied, book valid
+    GAP = "gap"  # continuity broken: message not applied, book invalid
+    CROSSED = "crossed"  # applied, but best bid >= best ask: book invalid
+    IGNORED = "ignored"  # a delta while invalid (waiting for a snapshot)
+    STALE = "stale"  # a delta older than the current snapshot, dropped
+
+    def __bool__(self) -> bool:
+        return self is BookEvent.APPLIED or self is BookEvent.SNAPSHOT
+
+
+_SNAPSHOT = BookEvent.SNAPSHOT
+_APPLIED = BookEvent.APPLIED
+_GAP = BookEvent.GAP
+_CROSSED = BookEvent.CROSSED
+_IGNORED = BookEvent.IGNORED
+_STALE = BookEvent.STALE
+
+
+@dataclass(slots=True)
+class BookStats:
+    """Counters of one book since construction (``reset`` keeps them)."""
+
+    messages_applied: int = 0  # snapshots + deltas applied (crossed ones included)
+    snapshots: int = 0
+    level_updates: int = 0  # (price, size) pairs applied, snapshots included
+    gaps: int = 0
+    crossed: int = 0
+    resyncs: int = 0  # snapshots after the first one
+    ignored: int = 0  # deltas dropped while invalid
+    stale: int = 0  # deltas older than the snapshot they follow
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class OrderBook:
+    """An L2 book in integer ticks and lots with continuity checks.
+
+    ``best_*`` are plain attributes refreshed by every ``apply`` (0 when the
+    side is empty), because the engine reads them after every message.
+    """
+
+    __slots__ = (
+        "_ask_keys",
+        "_ask_sizes",
+        "_awaiting_bridge",
+        "_bid_prices",
+        "_bid_sizes",
+        "_log",
+        "best_ask_size_lots",
+        "best_ask_ticks",
+        "best_bid_size_lots",
+        "best_bid_ticks",
+        "is_valid",
+        "last_event",
+        "last_ts_exchange_ns",
+        "last_ts_local_ns",
+        "last_update_id",
+        "stale_after_ns",
+        "stats",
+        "symbol",
+        "venue",
+    )
+
+    def __init__(self, venue: str, symbol: str, *, stale_after_ms: int = 5000) -> None:
+        self.venue = venue
+        self.symbol = symbol
+        self.stale_after_ns = stale_after_ms * 1_000_000
+        self.stats = BookStats()
+        self._log = logger.bind(component="book", venue=venue, symbol=symbol)
+        self.last_event: BookEvent | None = None
+        self._clear()
+
+    def _clear(self) -> None:
+        self._bid_sizes: dict[int, int] = {}
+        self._ask_sizes: dict[int, int] = {}
+        self._bid_prices: list[int] = []  # ascending: best bid is [-1]
+        self._ask_keys: list[int] = []  # negated ask prices ascending: best ask is -[-1]
+        self._awaiting_bridge = False
+        self.is_valid = False
+        self.last_update_id = -1
+        self.last_ts_local_ns = 0
+        self.last_ts_exchange_ns = 0
+        self.best_bid_ticks = 0
+        self.best_ask_ticks = 0
+        self.best_bid_size_lots = 0
+        self.best_ask_size_lots = 0
+
+    def reset(self) -> None:
+        """Empty and invalid, as before the first snapshot (on resubscribe).
+        Counters are kept."""
+        self._clear()
+
+    # -- applying messages -------------------------------------------------
+
+    def apply(self, msg: BookMessage) -> BookEvent:
+        """Apply one message; see the module docstring for the rules."""
+        if msg.is_snapshot:
+            return self._apply_snapshot(msg)
+        stats = self.stats
+        if not self.is_valid:
+            stats.ignored += 1
+            self.last_event = _IGNORED
+            return _IGNORED
+        last_id = self.last_update_id
+        if self._awaiting_bridge:
+            if msg.last_update_id != -1 and msg.last_update_id < last_id:
+                stats.stale += 1
+                self.last_event = _STALE
+                return _STALE
+            if msg.first_update_id != -1 and msg.first_update_id > last_id + 1:
+                return self._gap(msg, last_id + 1)
+            self._awaiting_bridge = False
+        elif last_id != -1:
+            if msg.prev_update_id != -1:
+                if msg.prev_update_id != last_id:
+                    return self._gap(msg, last_id)
+            elif msg.first_update_id != -1 and msg.first_update_id != last_id + 1:
+                return self._gap(msg, last_id + 1)
+
+        sizes = self._bid_sizes
+        prices = self._bid_prices
+        for price, size in msg.bids:
+            if size:
+                if price in sizes:
+                    sizes[price] = size
+                else:
+                    sizes[price] = size
+                    insort(prices, price)
+            elif price in sizes:
+                # Deleting a level we never had is normal on Binance: skip it.
+                del sizes[price]
+                del prices[bisect_left(prices, price)]
+        if prices:
+            best_bid = prices[-1]
+            self.best_bid_ticks = best_bid
+            self.best_bid_size_lots = sizes[best_bid]
+        else:
+            best_bid = 0
+            self.best_bid_ticks = 0
+            self.best_bid_size_lots = 0
+
+        sizes = self._ask_sizes
+        keys = self._ask_keys
+        for price, size in msg.asks:
+            if size:
+                if price in sizes:
+                    sizes[price] = size
+                else:
+                    sizes[price] = size
+                    insort(keys, -price)
+            elif price in sizes:
+                del sizes[price]
+                del keys[bisect_left(keys, -price)]
+        if keys:
+            best_ask = -keys[-1]
+            self.best_ask_ticks = best_ask
+            self.best_ask_size_lots = sizes[best_ask]
+        else:
+            best_ask = 0
+            self.best_ask_ticks = 0
+            self.best_ask_size_lots = 0
+
+        if msg.last_update_id != -1:
+            self.last_update_id = msg.last_update_id
+        self.last_ts_local_ns = msg.ts_local_ns
+        self.last_ts_exchange_ns = msg.ts_exchange_ns
+        stats.messages_applied += 1
+        stats.level_updates += len(msg.bids) + len(msg.asks)
+        if best_bid and best_ask and best_bid >= best_ask:
+            return self._crossed(best_bid, best_ask)
+        self.last_event = _APPLIED
+        return _APPLIED
+
+    def _apply_snapshot(self, msg: BookMessage) -> BookEvent:
+        stats = self.stats
+        was_seeded = stats.snapshots > 0
+        bid_sizes = {price: size for price, size in msg.bids if size > 0}
+        ask_sizes = {price: size for price, size in msg.asks if size > 0}
+        self._bid_sizes = bid_sizes
+        self._ask_sizes = ask_sizes
+        self._bid_prices = sorted(bid_sizes)
+        self._ask_keys = sorted(-price for price in ask_sizes)
+        self.last_update_id = msg.last_update_id
+        self._awaiting_bridge = msg.last_update_id != -1
+        self.last_ts_local_ns = msg.ts_local_ns
+        self.last_ts_exchange_ns = msg.ts_exchange_ns
+        stats.messages_applied += 1
+        stats.snapshots += 1
+        stats.level_updates += len(msg.bids) + len(msg.asks)
+        if was_seeded:
+            stats.resyncs += 1
+            if not self.is_valid:
+                self._log.info("book resynced at update {update_id}", update_id=msg.last_update_id)
+        best_bid = self._bid_prices[-1] if bid_sizes else 0
+        best_ask = -self._ask_keys[-1] if ask_sizes else 0
+        self.best_bid_ticks = best_bid
+        self.best_ask_ticks = best_ask
+        self.best_bid_size_lots = bid_sizes[best_bid] if best_bid else 0
+        self.best_ask_size_lots = ask_sizes[best_ask] if best_ask else 0
+        if best_bid and best_ask and best_bid >= best_ask:
+            # A crossed snapshot is broken data, not a book to quote on.
+            return self._crossed(best_bid, best_ask)
+        self.is_valid = True
+        self.last_event = _SNAPSHOT
+        return _SNAPSHOT
+
+    def _gap(self, msg: BookMessage, expected_id: int) -> BookEvent:
+        self.stats.gaps += 1
+        self.is_valid = False
+        self.last_event = _GAP
+        self._log.warning(
+            "book gap: expected update {expected_id}, got first {first_id} prev {prev_id}",
+            expected_id=expected_id,
+            first_id=msg.first_update_id,
+            prev_id=msg.prev_update_id,
+        )
+        return _GAP
+
+    def _crossed(self, best_bid_ticks: int, best_ask_ticks: int) -> BookEvent:
+        self.stats.crossed += 1
+        self.is_valid = False
+        self.last_event = _CROSSED
+        self._log.warning(
+            "book crossed: bid {best_bid_ticks} >= ask {best_ask_ticks}",
+            best_bid_ticks=best_bid_ticks,
+            best_ask_ticks=best_ask_ticks,
+        )
+        return _CROSSED
+
+    # -- reading -----------------------------------------------------------
+
+    def mid_ticks(self) -> float | None:
+        if self.best_bid_ticks and self.best_ask_ticks:
+            return (self.best_bid_ticks + self.best_ask_ticks) / 2
+        return None
+
+    def microprice_ticks(self) -> float | None:
+        """Size-weighted mid: leans toward the side with less size resting."""
+        bid_size = self.best_bid_size_lots
+        ask_size = self.best_ask_size_lots
+        if not (self.best_bid_ticks and self.best_ask_ticks):
+            return None
+        return (self.best_bid_ticks * ask_size + self.best_ask_ticks * bid_size) / (
+            bid_size + ask_size
+        )
+
+    def levels(self, side: Side, depth: int) -> list[Level]:
+        """Up to ``depth`` levels of one side, best first."""
+        if depth <= 0:
+            return []
+        if side is Side.BUY:
+            sizes = self._bid_sizes
+            return [Level(price, sizes[price]) for price in self._bid_prices[: -depth - 1 : -1]]
+        sizes = self._ask_sizes
+        return [Level(-key, sizes[-key]) for key in self._ask_keys[: -depth - 1 : -1]]
+
+    def size_at(self, side: Side, price_ticks: int) -> int:
+        sizes = self._bid_sizes if side is Side.BUY else self._ask_sizes
+        return sizes.get(price_ticks, 0)
+
+    def depth_within_bps(self, side: Side, bps: float) -> int:
+        """Lots resting on ``side`` within ``bps`` of that side's own best
+        price (the touch), boundary included; 0 for an empty side.
+
+        Measured from the touch, not the mid, so it needs only one side and
+        does not move when the other side flickers.
+        """
+        if side is Side.BUY:
+            best = self.best_bid_ticks
+            if not best:
+                return 0
+            floor_ticks = best * (1.0 - bps / 10_000.0)
+            prices = self._bid_prices
+            start = bisect_left(prices, floor_ticks)
+            sizes = self._bid_sizes
+            return sum(sizes[price] for price in prices[start:])
+        best = self.best_ask_ticks
+        if not best:
+            return 0
+        ceiling_ticks = best * (1.0 + bps / 10_000.0)
+        keys = self._ask_keys
+        # keys are negated prices: price <= ceiling  <=>  key >= -ceiling
+        start = bisect_left(keys, -ceiling_ticks)
+        sizes = self._ask_sizes
+        return sum(sizes[-key] for key in keys[start:])
+
+    def is_stale(self, now_ns: int) -> bool:
+        """True when nothing was applied for ``stale_after_ms`` (or ever)."""
+        if not self.last_ts_local_ns:
+            return True
+        return now_ns - self.last_ts_local_ns > self.stale_after_ns
+
+    def level_count(self, side: Side) -> int:
+        return len(self._bid_sizes if side is Side.BUY else self._ask_sizes)
+
+    def __repr__(self) -> str:
+        return (
+            f"OrderBook({self.venue}:{self.symbol} valid={self.is_valid} "
+            f"bid={self.best_bid_ticks}x{self.best_bid_size_lots} "
+            f"ask={self.best_ask_ticks}x{self.best_ask_size_lots} "
+            f"levels={len(self._bid_sizes)}/{len(self._ask_sizes)})"
+        )
+
+
+class BookSet:
+    """Books of several venues and symbols side by side, keyed by
+    ``(venue, symbol)``; a book is created on the first message for its key."""
+
+    def __init__(self, *, stale_after_ms: int = 5000) -> None:
+        self._books: dict[tuple[str, str], OrderBook] = {}
+        self._stale_after_ms = stale_after_ms
+
+    def book(self, venue: str, symbol: str) -> OrderBook:
+        """The book for (venue, symbol), created empty if absent."""
+        key = (venue, symbol)
+        book = self._books.get(key)
+        if book is None:
+            book = OrderBook(venue, symbol, stale_after_ms=self._stale_after_ms)
+            self._books[key] = book
+        return book
+
+    def apply(self, msg: BookMessage) -> BookEvent:
+        book = self._books.get((msg.venue, msg.symbol))
+        if book is None:
+            book = self.book(msg.venue, msg.symbol)
+        return book.apply(msg)
+
+    def get(self, venue: str, symbol: str) -> OrderBook | None:
+        return self._books.get((venue, symbol))
+
+    def __getitem__(self, key: tuple[str, str]) -> OrderBook:
+        return self._books[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._books
+
+    def __iter__(self) -> Iterator[OrderBook]:
+        return iter(self._books.values())
+
+    def __len__(self) -> int:
+        return len(self._books)
+
+    def keys(self) -> list[tuple[str, str]]:
+        return list(self._books)

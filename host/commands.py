@@ -1,0 +1,331 @@
+"""Built-in sub-commands: run, plugins, bench, docs.
+
+Registered through ``mmhost_register_commands`` like any plugin's commands.
+Read commands take ``--json`` (one JSON document on stdout; logs go to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from host.cli import ExitCode
+from host.config import ConfigError, load_config
+from host.hookspecs import hookimpl
+
+DEFAULT_CONFIG = "config.toml"
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    """The one ``--json`` flag every read command shares."""
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document on stdout (logs stay on stderr)",
+    )
+
+
+def print_json(document: Any) -> None:
+    json.dump(document, sys.stdout, indent=2, default=_json_default)
+    sys.stdout.write("\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def config_error(error: ConfigError) -> int:
+    print(f"config error: {error}", file=sys.stderr)
+    return ExitCode.USAGE
+
+
+def _speed(text: str) -> float | str:
+    if text == "max":
+        return "max"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'max', got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'max', got {text!r}")
+    return value
+
+
+# -- run ---------------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    from host.backtest.runner import ReplayProgress, merge_feeds, run_replay
+    from host.engine import StrategyError
+    from host.logs import setup_logging
+    from host.runtime import build_runtime, resolve_path
+
+    try:
+        config = load_config(args.config)
+        setup_logging(
+            None if args.no_log_file else resolve_path(config, config.host.log_dir),
+            "WARNING" if args.json else config.host.log_level,
+        )
+        runtime = build_runtime(config, raise_strategy_errors=config.host.mode == "backtest")
+    except ConfigError as error:
+        return config_error(error)
+    for failure in runtime.plugins.failures:
+        print(f"plugin {failure.name} failed to load: {failure.error}", file=sys.stderr)
+
+    duration_s = args.duration if args.duration is not None else config.host.duration_s
+    speed = args.speed if args.speed is not None else config.host.speed
+    show_progress = not args.json and sys.stderr.isatty()
+    wall_start = time.monotonic()
+
+    def progress(update: ReplayProgress) -> None:
+        if show_progress:
+            market_s = (update.market_time_ns - update.first_event_ns) / 1e9
+            print(
+                f"\r{update.events:>10,} events  {market_s:8.1f} s market time  "
+                f"fills {runtime.engine.stats.fills}",
+                end="",
+                file=sys.stderr,
+            )
+
+    status = ExitCode.OK
+    try:
+        run_replay(
+            runtime.engine,
+            merge_feeds(runtime.feeds),
+            runtime.scheduler,
+            runtime.sim_venues,
+            duration_s=duration_s,
+            speed=speed,
+            on_progress=progress,
+            progress_every=5_000,
+        )
+    except StrategyError as error:
+        print(f"\n{error}: {error.__cause__!r}", file=sys.stderr)
+        status = ExitCode.FAILURE
+    except KeyboardInterrupt:
+        print("\ninterrupted: orders cancelled, summary follows", file=sys.stderr)
+    if show_progress:
+        print(file=sys.stderr)
+    summary = runtime.engine.summary()
+    if args.json:
+        document = summary.to_json()
+        document["wall_time_s"] = round(time.monotonic() - wall_start, 3)
+        print_json(document)
+    else:
+        print_summary(summary, time.monotonic() - wall_start)
+    return status
+
+
+def print_summary(summary: Any, wall_s: float) -> None:
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
+    market_s = (summary.last_event_ns - summary.first_event_ns) / 1e9
+    console.print(
+        f"[bold]mmhost run[/bold]: {summary.events:,} market events "
+        f"({summary.book_messages:,} book, {summary.trades:,} trades) over {market_s:.1f} s "
+        f"of market time in {wall_s:.1f} s"
+    )
+    console.print(
+        f"orders sent {summary.orders_sent:,}, cancels {summary.cancels_sent:,}, "
+        f"rejects {summary.rejects:,}, fills {summary.fills:,}, risk vetoes {summary.risk_vetoes:,}"
+    )
+    for p in summary.positions:
+        console.print(
+            f"  {p.venue}:{p.symbol}  position {format(p.qty.normalize(), 'f')} "
+            f"@ {_money(p.avg_price)}  mark {_money(p.mark_price)}  fills {p.fills}  "
+            f"realized {_money(p.realized_pnl)}  unrealized {_money(p.unrealized_pnl)}  "
+            f"fees {_money(p.fees)}"
+        )
+    console.print(
+        f"realized {_money(summary.realized_pnl)}  unrealized {_money(summary.unrealized_pnl)}  "
+        f"fees {_money(summary.fees)}  [bold]net {_money(summary.net_pnl)}[/bold]"
+    )
+
+
+def _money(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value:,.4f}"
+
+
+# -- plugins ------------------------------------------------------------------------------------
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from host.logs import setup_logging
+    from host.plugins import build_plugin_host
+    from host.runtime import resolve_path
+
+    setup_logging(None, "CRITICAL")
+    config_path = Path(args.config)
+    if config_path.is_file():
+        try:
+            config = load_config(config_path)
+        except ConfigError as error:
+            return config_error(error)
+        plugin_dirs = [resolve_path(config, p) for p in config.host.plugin_dirs]
+        strategy_dirs = [resolve_path(config, p) for p in config.host.strategy_dirs]
+    else:
+        plugin_dirs, strategy_dirs = [Path("plugins")], [Path("strategies")]
+    plugins = build_plugin_host(plugin_dirs, strategy_dirs)
+    records = plugins.records
+    if args.json:
+        print_json({"plugins": [r.to_json() for r in records], "failed": len(plugins.failures)})
+        return ExitCode.OK
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="plugins")
+    for column in ("name", "source", "from", "hooks", "strategies", "error"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        origin = (
+            f"{record.distribution} {record.version}" if record.distribution else record.location
+        )
+        table.add_row(
+            record.name,
+            record.source,
+            origin,
+            ", ".join(h.removeprefix("mmhost_") for h in record.hooks),
+            ", ".join(record.strategies),
+            record.error or "",
+        )
+    Console().print(table)
+    return ExitCode.OK
+
+
+# -- bench --------------------------------------------------------------------------------------
+
+BENCH_DIRS = (Path.cwd() / "bench", Path(__file__).resolve().parents[1] / "bench")
+
+
+def find_bench(name: str) -> Path | None:
+    for folder in BENCH_DIRS:
+        path = folder / f"{name}.py"
+        if path.is_file():
+            return path
+    return None
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from host.logs import setup_logging
+
+    setup_logging(None, "WARNING")
+    path = find_bench(args.name)
+    if path is None:
+        available = sorted(
+            {
+                p.stem
+                for d in BENCH_DIRS
+                if d.is_dir()
+                for p in d.glob("*.py")
+                if not p.stem.startswith("_")
+            }
+        )
+        print(f"no benchmark {args.name!r}; available: {', '.join(available)}", file=sys.stderr)
+        return ExitCode.USAGE
+    spec = importlib.util.spec_from_file_location(f"mmhost_bench_{args.name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    result = module.run(quick=args.quick)
+    if args.json:
+        print_json(result)
+    else:
+        for key, value in result.items():
+            print(f"{key:>32}: {value}")
+    return ExitCode.OK
+
+
+# -- docs ---------------------------------------------------------------------------------------
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from host.docgen import DOCS, render_all
+
+    root = Path(args.root)
+    stale = []
+    for relative, text in render_all().items():
+        path = root / relative
+        if args.write:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        elif not path.is_file() or path.read_text(encoding="utf-8") != text:
+            stale.append(relative)
+    if stale:
+        print(f"stale: {', '.join(stale)}; run `mmhost docs --write`", file=sys.stderr)
+        return ExitCode.FAILURE
+    if not args.write:
+        print(f"up to date: {', '.join(DOCS)}")
+    return ExitCode.OK
+
+
+@hookimpl
+def mmhost_register_commands(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="run the configured strategies",
+        description="Run the strategies of a config file on its venues and print a summary: "
+        "events, orders, fills, positions, realised and unrealised PnL, fees.",
+    )
+    run.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: config.toml)")
+    run.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds: market time when replaying, wall time live",
+    )
+    run.add_argument(
+        "--speed",
+        type=_speed,
+        default=None,
+        metavar="X|max",
+        help="replay speed factor (1 = real time, max = as fast as possible); ignored live",
+    )
+    run.add_argument("--no-log-file", action="store_true", help="log to the console only")
+    add_json_option(run)
+    run.set_defaults(handler=_run)
+
+    plugins = subparsers.add_parser(
+        "plugins",
+        help="list plugins, where they came from and what they offer",
+        description="List every plugin (built-in, entry point, folder), its hooks and "
+        "strategies, and the ones that failed to load with their error.",
+    )
+    plugins.add_argument(
+        "--config", default=DEFAULT_CONFIG, help="config file naming the plugin folders"
+    )
+    add_json_option(plugins)
+    plugins.set_defaults(handler=_plugins)
+
+    bench = subparsers.add_parser(
+        "bench",
+        help="run a benchmark",
+        description="Run bench/NAME.py: every speed figure is a ratio against a reference "
+        "timed in the same run.",
+    )
+    bench.add_argument("name", help="benchmark name (a file in bench/)")
+    bench.add_argument("--quick", action="store_true", help="tiny sizes: checks it runs, not speed")
+    add_json_option(bench)
+    bench.set_defaults(handler=_bench)
+
+    docs = subparsers.add_parser(
+        "docs",
+        help="check or rewrite the generated reference docs",
+        description="Generate docs/plugins.md, docs/config.md and docs/cli.md from the code; "
+        "without --write, fail when they are stale.",
+    )
+    docs.add_argument("--write", action="store_true", help="rewrite the files")
+    docs.add_argument("--root", default=".", help="project root (default: .)")
+    docs.set_defaults(handler=_docs)

@@ -1,0 +1,509 @@
+"""The engine: one event in, decisions out, orders sent.
+
+For each market event: apply it to the book, let analyzers observe it
+(one hook call per message), ask each strategy on that instrument, adjust and
+risk-check its Decision, diff it against live orders, send the actions. Venue
+answers (acks, rejects, fills) come back through ``on_order_update`` /
+``on_fill``. The engine is synchronous and single-threaded: live adapters hand
+it events on its own loop, the replay driver calls it directly.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+from host.book import OrderBook
+from host.clock import Clock, Scheduler
+from host.models import BookMessage, Decision, Fill, Instrument, OrderUpdate, Trade
+from host.oms import OrderManager
+from host.portfolio import Position
+from host.risk import RiskEvent, Verdict, combine
+from host.strategy import Context, SignalBoard, Strategy
+
+if TYPE_CHECKING:
+    from host.config import Config
+    from host.plugins import PluginHost
+    from host.venues.base import Venue
+
+InstrumentKey = tuple[str, str]  # (venue, symbol)
+
+
+class StrategyError(RuntimeError):
+    """A strategy raised; carries the strategy id. The cause holds the traceback."""
+
+
+@dataclass(slots=True)
+class StrategySlot:
+    """One running strategy instance and what the engine keeps for it."""
+
+    strategy_id: str
+    strategy: Strategy
+    ctx: Context
+    paused: bool = False
+    errors: int = 0
+    decisions: int = 0
+
+
+@dataclass(slots=True)
+class EngineStats:
+    book_messages: int = 0
+    book_rejected: int = 0
+    trades: int = 0
+    order_updates: int = 0
+    fills: int = 0
+    duplicate_fills: int = 0
+    strategy_errors: int = 0
+    risk_vetoes: int = 0
+    first_event_ns: int = 0
+    last_event_ns: int = 0
+
+    @property
+    def events(self) -> int:
+        return self.book_messages + self.trades
+
+
+@dataclass(slots=True)
+class InstrumentState:
+    instrument: Instrument
+    book: OrderBook
+    signals: SignalBoard
+    position: Position
+    ctx: Context
+    strategies: list[StrategySlot] = field(default_factory=list)
+
+
+class Engine:
+    """Books, strategies, OMS and venues of one host process."""
+
+    def __init__(
+        self,
+        config: Config,
+        plugins: PluginHost,
+        clock: Clock,
+        scheduler: Scheduler | None = None,
+        *,
+        raise_strategy_errors: bool = False,
+    ) -> None:
+        self.config = config
+        self.plugins = plugins
+        self.hook = plugins.pm.hook
+        self.clock = clock
+        self.scheduler = scheduler
+        self.raise_strategy_errors = raise_strategy_errors
+        self.oms = OrderManager(config.host.desk)
+        self.venues: dict[str, Venue] = {}
+        self.instruments: dict[InstrumentKey, InstrumentState] = {}
+        self.slots: dict[str, StrategySlot] = {}
+        self.strategy_positions: dict[str, Position] = {}
+        self.stats = EngineStats()
+        self.risk_events: list[RiskEvent] = []
+        self.fills: list[Fill] = []
+        self.running = False
+        self.log = logger.bind(component="engine")
+
+    # -- building -------------------------------------------------------------------------
+
+    def add_venue(self, name: str, venue: Venue) -> None:
+        self.venues[name] = venue
+        for symbol, instrument in venue.instruments.items():
+            self.add_instrument(instrument, venue_name=name, symbol=symbol)
+
+    def add_instrument(
+        self, instrument: Instrument, *, venue_name: str, symbol: str
+    ) -> InstrumentState:
+        key = (venue_name, symbol)
+        if key in self.instruments:
+            return self.instruments[key]
+        book = OrderBook(venue_name, symbol)
+        signals = SignalBoard()
+        position = Position(instrument)
+        ctx = Context(
+            venue=venue_name,
+            symbol=symbol,
+            instrument=instrument,
+            book=book,
+            signals=signals,
+            clock=self.clock,
+            position=position,
+            log=logger.bind(venue=venue_name, symbol=symbol),
+        )
+        state = InstrumentState(instrument, book, signals, position, ctx)
+        self.instruments[key] = state
+        return state
+
+    def add_strategy(
+        self, strategy_id: str, strategy_class: type[Strategy], venue: str, symbol: str, params: Any
+    ) -> StrategySlot:
+        state = self.instruments[(venue, symbol)]
+        position = Position(state.instrument)
+        self.strategy_positions[strategy_id] = position
+        ctx = Context(
+            venue=venue,
+            symbol=symbol,
+            instrument=state.instrument,
+            book=state.book,
+            signals=state.signals,
+            clock=self.clock,
+            position=position,
+            log=logger.bind(strategy=strategy_id, venue=venue, symbol=symbol),
+            strategy_id=strategy_id,
+            open_orders=self.oms.live_orders,
+        )
+        slot = StrategySlot(strategy_id, strategy_class(ctx, params), ctx)
+        self.slots[strategy_id] = slot
+        state.strategies.append(slot)
+        return slot
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start venues, fire ``mmhost_startup``, call every ``on_start``, arm timers."""
+        if self.running:
+            return
+        self.running = True
+        for venue in self.venues.values():
+            venue.start()
+        self.hook.mmhost_startup.call_historic(kwargs={"engine": self})
+        for slot in self.slots.values():
+            self._handle(slot, slot.strategy.on_start)
+            interval_ms = slot.strategy.timer_interval_ms
+            if interval_ms > 0 and self.scheduler is not None:
+                self._arm_timer(slot, interval_ms * 1_000_000)
+
+    def stop(self) -> None:
+        """Stop quoting: ``on_stop`` for each strategy, cancel all our orders, shutdown hook."""
+        if not self.running:
+            return
+        for slot in self.slots.values():
+            try:
+                slot.strategy.on_stop()
+            except Exception:
+                self.log.exception(
+                    "strategy {strategy_id} raised in on_stop", strategy_id=slot.strategy_id
+                )
+            slot.paused = True
+        self.cancel_all()
+        self.running = False
+        self.hook.mmhost_shutdown(engine=self)
+        for venue in self.venues.values():
+            venue.stop()
+
+    def cancel_all(self, strategy_id: str | None = None) -> int:
+        """Cancel every live order of ours (of one strategy); returns how many."""
+        actions = self.oms.cancel_all(strategy_id)
+        by_venue: dict[str, list[Any]] = defaultdict(list)
+        for action in actions:
+            by_venue[self.oms.orders[action.order_link_id].venue].append(action)
+        for venue_name, venue_actions in by_venue.items():
+            self.venues[venue_name].submit(venue_actions)
+        return len(actions)
+
+    def _arm_timer(self, slot: StrategySlot, interval_ns: int) -> None:
+        assert self.scheduler is not None
+
+        def fire() -> None:
+            if not self.running:
+                return
+            if not slot.paused:
+                self._handle(slot, slot.strategy.on_timer, self.clock.now_ns())
+            self.scheduler.call_later(interval_ns, fire)  # type: ignore[union-attr]
+
+        self.scheduler.call_later(interval_ns, fire)
+
+    # -- market events (hot path) -----------------------------------------------------------
+
+    def on_book_message(self, message: BookMessage) -> None:
+        state = self.instruments.get((message.venue, message.symbol))
+        if state is None:
+            return
+        stats = self.stats
+        stats.book_messages += 1
+        if not stats.first_event_ns:
+            stats.first_event_ns = message.ts_local_ns
+        stats.last_event_ns = message.ts_local_ns
+        if not state.book.apply(message):
+            stats.book_rejected += 1
+            return
+        self.hook.mmhost_book_updated(book=state.book, message=message, ctx=state.ctx)
+        if not state.book.is_valid:
+            return
+        for slot in state.strategies:
+            if not slot.paused:
+                self._handle(slot, slot.strategy.on_book, state.book)
+
+    def on_trade(self, trade: Trade) -> None:
+        state = self.instruments.get((trade.venue, trade.symbol))
+        if state is None:
+            return
+        stats = self.stats
+        stats.trades += 1
+        if not stats.first_event_ns:
+            stats.first_event_ns = trade.ts_local_ns
+        stats.last_event_ns = trade.ts_local_ns
+        self.hook.mmhost_trade(trade=trade, ctx=state.ctx)
+        for slot in state.strategies:
+            if not slot.paused:
+                self._handle(slot, slot.strategy.on_trade, trade)
+
+    def on_market(self, event: BookMessage | Trade) -> None:
+        if isinstance(event, Trade):
+            self.on_trade(event)
+        else:
+            self.on_book_message(event)
+
+    # -- venue events -------------------------------------------------------------------------
+
+    def on_order_update(self, update: OrderUpdate) -> None:
+        self.stats.order_updates += 1
+        order = self.oms.apply_update(update)
+        if order is None:
+            return
+        if update.reject_code:
+            # A cancel that lost the race against a fill is routine; anything else is news.
+            level = "INFO" if order.is_terminal else "WARNING"
+            self.log.log(
+                level,
+                "venue refused {order_link_id}: {reject_code} {reject_reason}",
+                order_link_id=update.order_link_id,
+                reject_code=update.reject_code,
+                reject_reason=update.reject_reason,
+                strategy_id=order.strategy_id,
+            )
+        self.hook.mmhost_order_updated(update=update)
+        slot = self.slots.get(order.strategy_id)
+        if slot is not None and not slot.paused:
+            self._handle(slot, slot.strategy.on_order_update, update)
+
+    def on_fill(self, fill: Fill) -> None:
+        order = self.oms.apply_fill(fill)
+        if order is None:
+            self.stats.duplicate_fills += 1
+            return
+        if not fill.strategy:
+            fill = Fill(
+                fill.venue,
+                fill.symbol,
+                fill.order_link_id,
+                fill.exec_id,
+                fill.side,
+                fill.price_ticks,
+                fill.size_lots,
+                fill.fee,
+                fill.is_maker,
+                fill.ts_ns,
+                order.strategy_id,
+            )
+        self.stats.fills += 1
+        self.fills.append(fill)
+        state = self.instruments[(fill.venue, fill.symbol)]
+        state.position.apply_fill(fill)
+        strategy_position = self.strategy_positions.get(order.strategy_id)
+        if strategy_position is not None:
+            strategy_position.apply_fill(fill)
+        self.hook.mmhost_fill(fill=fill)
+        slot = self.slots.get(order.strategy_id)
+        if slot is not None and not slot.paused:
+            self._handle(slot, slot.strategy.on_fill, fill)
+
+    # -- decisions ------------------------------------------------------------------------------
+
+    def _handle(self, slot: StrategySlot, handler: Any, *args: Any) -> None:
+        try:
+            decision = handler(*args)
+        except Exception as error:
+            slot.errors += 1
+            self.stats.strategy_errors += 1
+            if self.raise_strategy_errors:
+                raise StrategyError(
+                    f"strategy {slot.strategy_id} raised in {handler.__name__}"
+                ) from error
+            self.log.exception(
+                "strategy {strategy_id} raised in {handler}; its decision is skipped",
+                strategy_id=slot.strategy_id,
+                handler=handler.__name__,
+            )
+            return
+        if decision is not None:
+            self.apply_decision(slot, decision)
+
+    def apply_decision(self, slot: StrategySlot, decision: Decision) -> None:
+        """Adjust, risk-check, diff and send one Decision of one strategy."""
+        slot.decisions += 1
+        ctx = slot.ctx
+        adjusted = self.hook.mmhost_adjust_decision(
+            decision=decision, ctx=ctx, strategy=slot.strategy
+        )
+        if adjusted is not None:
+            decision = adjusted
+        verdicts = self._judge(decision, slot)
+        if verdicts:
+            decision = combine(decision, verdicts)
+        actions = self.oms.diff(slot.strategy_id, ctx.venue, ctx.symbol, decision)
+        if actions:
+            self.venues[ctx.venue].submit(actions)
+
+    def _judge(self, decision: Decision, slot: StrategySlot) -> list[Verdict]:
+        try:
+            results = self.hook.mmhost_check_decision(
+                decision=decision, ctx=slot.ctx, strategy=slot.strategy
+            )
+        except Exception as error:
+            # A rule that raises counts as a veto of everything: never trade unchecked.
+            self.log.exception("a risk rule raised; the decision is vetoed")
+            results = [Verdict("risk_rule_error", f"{type(error).__name__}: {error}")]
+        verdicts = [v for v in results if v is not None]
+        for verdict in verdicts:
+            self.stats.risk_vetoes += verdict.veto
+            event = RiskEvent(
+                verdict.rule,
+                verdict.reason,
+                slot.strategy_id,
+                self.clock.now_ns(),
+                "veto" if verdict.veto else "shrink",
+            )
+            self.risk_events.append(event)
+            self.hook.mmhost_risk_event(event=event)
+        return verdicts
+
+    # -- reporting -------------------------------------------------------------------
+
+    def mark_price_ticks(self, key: InstrumentKey) -> float | None:
+        return self.instruments[key].book.mid_ticks()
+
+    def summary(self) -> RunSummary:
+        positions = []
+        for key, state in self.instruments.items():
+            position = state.position
+            mark = self.mark_price_ticks(key)
+            positions.append(
+                PositionSummary(
+                    venue=key[0],
+                    symbol=key[1],
+                    qty=position.qty,
+                    avg_price=position.avg_price(),
+                    realized_pnl=position.realized_pnl(),
+                    unrealized_pnl=position.unrealized_pnl(mark),
+                    fees=position.fees,
+                    fills=position.fill_count,
+                    volume_quote=position.volume_quote,
+                    mark_price=None
+                    if mark is None
+                    else Decimal(str(mark)) * state.instrument.tick_size,
+                )
+            )
+        metrics: dict[str, float] = {}
+        for contribution in self.hook.mmhost_collect_metrics(engine=self):
+            if contribution:
+                metrics.update(contribution)
+        stats = self.stats
+        return RunSummary(
+            events=stats.events,
+            book_messages=stats.book_messages,
+            trades=stats.trades,
+            orders_sent=self.oms.orders_sent,
+            cancels_sent=self.oms.cancels_sent,
+            rejects=self.oms.rejects,
+            fills=stats.fills,
+            strategy_errors=stats.strategy_errors,
+            risk_vetoes=stats.risk_vetoes,
+            first_event_ns=stats.first_event_ns,
+            last_event_ns=stats.last_event_ns,
+            positions=positions,
+            metrics=metrics,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PositionSummary:
+    venue: str
+    symbol: str
+    qty: Decimal
+    avg_price: Decimal | None
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees: Decimal
+    fills: int
+    volume_quote: Decimal
+    mark_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What a run did; money as Decimal (printed as strings in JSON)."""
+
+    events: int
+    book_messages: int
+    trades: int
+    orders_sent: int
+    cancels_sent: int
+    rejects: int
+    fills: int
+    strategy_errors: int
+    risk_vetoes: int
+    first_event_ns: int
+    last_event_ns: int
+    positions: list[PositionSummary]
+    metrics: dict[str, float]
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return sum((p.realized_pnl for p in self.positions), Decimal(0))
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        return sum((p.unrealized_pnl for p in self.positions), Decimal(0))
+
+    @property
+    def fees(self) -> Decimal:
+        return sum((p.fees for p in self.positions), Decimal(0))
+
+    @property
+    def net_pnl(self) -> Decimal:
+        return self.realized_pnl + self.unrealized_pnl - self.fees
+
+    def to_json(self) -> dict[str, Any]:
+        def money(value: Decimal | None) -> str | None:
+            return (
+                None
+                if value is None
+                else format(value.quantize(Decimal("0.00000001")).normalize(), "f")
+            )
+
+        return {
+            "events": self.events,
+            "book_messages": self.book_messages,
+            "trades": self.trades,
+            "orders": self.orders_sent,
+            "cancels": self.cancels_sent,
+            "rejects": self.rejects,
+            "fills": self.fills,
+            "strategy_errors": self.strategy_errors,
+            "risk_vetoes": self.risk_vetoes,
+            "first_event_ns": self.first_event_ns,
+            "last_event_ns": self.last_event_ns,
+            "realized_pnl": money(self.realized_pnl),
+            "unrealized_pnl": money(self.unrealized_pnl),
+            "fees": money(self.fees),
+            "net_pnl": money(self.net_pnl),
+            "volume": money(sum((p.volume_quote for p in self.positions), Decimal(0))),
+            "positions": [
+                {
+                    "venue": p.venue,
+                    "symbol": p.symbol,
+                    "qty": format(p.qty.normalize(), "f"),
+                    "avg_price": money(p.avg_price),
+                    "mark_price": money(p.mark_price),
+                    "realized_pnl": money(p.realized_pnl),
+                    "unrealized_pnl": money(p.unrealized_pnl),
+                    "fees": money(p.fees),
+                    "fills": p.fills,
+                }
+                for p in self.positions
+            ],
+            "metrics": self.metrics,
+        }

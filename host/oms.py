@@ -1,0 +1,272 @@
+"""Order management: turn a Decision into the fewest order actions.
+
+The OMS keeps every order it has sent, keyed by client order id
+(``order_link_id``), and per strategy the live order of each quote tag. A
+Decision lists what the strategy wants resting; ``diff`` keeps orders that
+already match, cancels the rest and places what is missing.
+
+Rules that keep orders from getting lost:
+- at most one action in flight per order: an order waiting for its ack or for
+  a cancel answer is left alone until the venue speaks;
+- client order ids carry the desk prefix and a per-run token, so they are
+  unique across restarts and a shared account's other desks are never touched;
+- fills are counted once per execution id.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from host.models import (
+    CancelOrder,
+    Decision,
+    Fill,
+    NewOrder,
+    OrderAction,
+    OrderStatus,
+    OrderUpdate,
+    Side,
+)
+
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _base36(number: int) -> str:
+    text = ""
+    while True:
+        number, digit = divmod(number, 36)
+        text = _ALPHABET[digit] + text
+        if number == 0:
+            return text
+
+
+@dataclass(slots=True)
+class LiveOrder:
+    """Our view of one order, from send until a terminal state."""
+
+    order_link_id: str
+    strategy_id: str
+    venue: str
+    symbol: str
+    side: Side
+    price_ticks: int | None
+    size_lots: int
+    tag: str
+    time_in_force: str
+    status: str = OrderStatus.PENDING_NEW
+    filled_lots: int = 0
+    reject_code: str = ""
+    reject_reason: str = ""
+
+    @property
+    def remaining_lots(self) -> int:
+        return self.size_lots - self.filled_lots
+
+    @property
+    def in_flight(self) -> bool:
+        """An action on this order awaits the venue's answer."""
+        return self.status in (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in OrderStatus.TERMINAL
+
+
+class OrderManager:
+    """Desired-vs-live diff and the state of every order we sent."""
+
+    def __init__(self, desk: str, run_token: str | None = None) -> None:
+        self.desk = desk
+        # A per-run token keeps ids unique across restarts without a database.
+        self.run_token = run_token or _base36(time.time_ns() // 1_000_000)
+        self._sequence = itertools.count(1)
+        self.orders: dict[str, LiveOrder] = {}
+        self._by_tag: dict[str, dict[str, LiveOrder]] = {}
+        self._seen_exec_ids: set[str] = set()
+        self.orders_sent = 0
+        self.cancels_sent = 0
+        self.rejects = 0
+
+    # -- ids -------------------------------------------------------------------
+
+    def next_order_link_id(self) -> str:
+        """``<desk>-<run>-<n>``: at most 36 characters of [A-Za-z0-9-]."""
+        return f"{self.desk}-{self.run_token}-{next(self._sequence)}"
+
+    def owns(self, order_link_id: str) -> bool:
+        return order_link_id.startswith(self.desk + "-")
+
+    # -- queries -----------------------------------------------------------------
+
+    def live_orders(self, strategy_id: str) -> list[LiveOrder]:
+        return [
+            o for o in self.orders.values() if o.strategy_id == strategy_id and not o.is_terminal
+        ]
+
+    def open_order_count(self, strategy_id: str) -> int:
+        return len(self.live_orders(strategy_id))
+
+    # -- the diff --------------------------------------------------------------------
+
+    def diff(
+        self, strategy_id: str, venue: str, symbol: str, decision: Decision
+    ) -> list[OrderAction]:
+        """Actions that make the strategy's live orders match ``decision``.
+
+        An order is kept when its price and original size equal the quote's;
+        otherwise it is cancelled and the new quote placed at once under a new
+        id (the tag then points at the new order). Tags whose order is in
+        flight are skipped: the next decision after the venue's answer acts.
+        """
+        by_tag = self._by_tag.setdefault(strategy_id, {})
+        actions: list[OrderAction] = []
+        wanted: set[str] = set()
+        for quote in decision.quotes:
+            wanted.add(quote.tag)
+            current = by_tag.get(quote.tag)
+            if current is not None and not current.is_terminal:
+                if current.in_flight:
+                    continue
+                if (
+                    current.price_ticks == quote.price_ticks
+                    and current.size_lots == quote.size_lots
+                ):
+                    continue
+                actions.append(self._cancel(current))
+            actions.append(
+                self._new(
+                    strategy_id,
+                    venue,
+                    symbol,
+                    quote.side,
+                    quote.price_ticks,
+                    quote.size_lots,
+                    quote.tag,
+                    "PostOnly" if quote.post_only else "GTC",
+                    quote.reduce_only,
+                )
+            )
+        for tag, order in list(by_tag.items()):
+            if tag in wanted:
+                continue
+            if order.is_terminal:
+                del by_tag[tag]
+            elif order.status != OrderStatus.PENDING_CANCEL:
+                actions.append(self._cancel(order))
+        for take in decision.takes:
+            actions.append(
+                self._new(
+                    strategy_id,
+                    venue,
+                    symbol,
+                    take.side,
+                    take.price_ticks,
+                    take.size_lots,
+                    take.tag,
+                    "IOC",
+                    take.reduce_only,
+                    track_tag=False,
+                )
+            )
+        return actions
+
+    def cancel_all(self, strategy_id: str | None = None) -> list[CancelOrder]:
+        """Cancel every live order of ours (of one strategy, if given)."""
+        return [
+            self._cancel(order)
+            for order in list(self.orders.values())
+            if not order.is_terminal
+            and order.status != OrderStatus.PENDING_CANCEL
+            and (strategy_id is None or order.strategy_id == strategy_id)
+        ]
+
+    def _new(
+        self,
+        strategy_id: str,
+        venue: str,
+        symbol: str,
+        side: Side,
+        price_ticks: int | None,
+        size_lots: int,
+        tag: str,
+        time_in_force: str,
+        reduce_only: bool,
+        *,
+        track_tag: bool = True,
+    ) -> NewOrder:
+        order_link_id = self.next_order_link_id()
+        order = LiveOrder(
+            order_link_id,
+            strategy_id,
+            venue,
+            symbol,
+            side,
+            price_ticks,
+            size_lots,
+            tag,
+            time_in_force,
+        )
+        self.orders[order_link_id] = order
+        if track_tag:
+            self._by_tag.setdefault(strategy_id, {})[tag] = order
+        self.orders_sent += 1
+        return NewOrder(
+            order_link_id, symbol, side, size_lots, price_ticks, time_in_force, reduce_only
+        )
+
+    def _cancel(self, order: LiveOrder) -> CancelOrder:
+        order.status = OrderStatus.PENDING_CANCEL
+        self.cancels_sent += 1
+        return CancelOrder(order.order_link_id, order.symbol)
+
+    # -- what the venue says ----------------------------------------------------------
+
+    def apply_update(self, update: OrderUpdate) -> LiveOrder | None:
+        """Record the venue's news; returns our order, or None if not ours."""
+        order = self.orders.get(update.order_link_id)
+        if order is None:
+            return None
+        if update.reject_code and update.status not in (OrderStatus.REJECTED,):
+            # A refused cancel or amend: the order stands in the state the venue reports.
+            order.reject_code, order.reject_reason = update.reject_code, update.reject_reason
+            if update.status:
+                order.status = update.status
+            return order
+        # Filled quantity comes from fills alone (deduplicated by exec id), so an
+        # update and a fill reporting the same execution never count it twice.
+        if not (
+            order.status == OrderStatus.FILLED and update.status == OrderStatus.PARTIALLY_FILLED
+        ):
+            order.status = update.status
+        if update.status == OrderStatus.REJECTED:
+            order.reject_code, order.reject_reason = update.reject_code, update.reject_reason
+            self.rejects += 1
+        return order
+
+    def apply_fill(self, fill: Fill) -> LiveOrder | None:
+        """Count a fill once per exec id; returns our order, or None when the
+        fill is a duplicate or not ours."""
+        if fill.exec_id in self._seen_exec_ids:
+            return None
+        order = self.orders.get(fill.order_link_id)
+        if order is None:
+            return None
+        self._seen_exec_ids.add(fill.exec_id)
+        order.filled_lots += fill.size_lots
+        if order.filled_lots >= order.size_lots:
+            order.status = OrderStatus.FILLED
+        elif order.status not in (OrderStatus.PENDING_CANCEL,):
+            order.status = OrderStatus.PARTIALLY_FILLED
+        return order
+
+    def forget_terminal(self, keep_last: int = 10_000) -> None:
+        """Drop the oldest terminal orders so memory stays flat on long runs."""
+        terminal = [key for key, order in self.orders.items() if order.is_terminal]
+        for key in terminal[: max(0, len(terminal) - keep_last)]:
+            del self.orders[key]
+
+    def tags(self, strategy_id: str) -> Iterable[str]:
+        return self._by_tag.get(strategy_id, {}).keys()

@@ -1,0 +1,93 @@
+"""Positions and PnL from fills, exact.
+
+Linear contracts and spot: PnL is in the quote currency, ``qty * (exit - entry)``.
+The cost basis is an exact Fraction of tick-lot units, so average-price
+accounting never rounds; Decimal comes out only when a figure is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+
+from host.models import Fill, Instrument
+
+
+def fraction_to_decimal(value: Fraction) -> Decimal:
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+@dataclass(slots=True)
+class Position:
+    """Signed position of one instrument, average-cost basis.
+
+    ``realized`` and ``open_cost`` are in tick*lot units (multiply by
+    ``tick_size * lot_size`` for quote currency).
+    """
+
+    instrument: Instrument
+    size_lots: int = 0
+    open_cost: Fraction = field(default_factory=Fraction)  # signed, like size_lots
+    realized: Fraction = field(default_factory=Fraction)
+    fees: Decimal = Decimal(0)
+    fill_count: int = 0
+    volume_lots: int = 0
+    volume_quote: Decimal = Decimal(0)
+    maker_fill_count: int = 0
+
+    def apply_fill(self, fill: Fill) -> None:
+        signed_lots = int(fill.side) * fill.size_lots
+        price = fill.price_ticks
+        if self.size_lots == 0 or (self.size_lots > 0) == (signed_lots > 0):
+            self.size_lots += signed_lots
+            self.open_cost += signed_lots * price
+        else:
+            closing = min(abs(signed_lots), abs(self.size_lots))
+            direction = 1 if self.size_lots > 0 else -1
+            entry = self.open_cost / self.size_lots
+            self.realized += closing * (price - entry) * direction
+            self.open_cost -= entry * closing * direction
+            self.size_lots -= closing * direction
+            opening = abs(signed_lots) - closing
+            if opening:
+                # The fill went through zero: the rest opens the other way.
+                self.size_lots = -direction * opening
+                self.open_cost = Fraction(-direction * opening * price)
+            elif self.size_lots == 0:
+                self.open_cost = Fraction(0)
+        self.fees += fill.fee
+        self.fill_count += 1
+        self.maker_fill_count += fill.is_maker
+        self.volume_lots += fill.size_lots
+        self.volume_quote += self.instrument.notional(price, fill.size_lots)
+
+    @property
+    def unit(self) -> Decimal:
+        """Quote currency per tick-lot."""
+        return self.instrument.tick_size * self.instrument.lot_size
+
+    @property
+    def qty(self) -> Decimal:
+        """Signed size in base units."""
+        return self.instrument.lots_to_qty(self.size_lots)
+
+    def avg_price(self) -> Decimal | None:
+        if self.size_lots == 0:
+            return None
+        return fraction_to_decimal(self.open_cost / self.size_lots) * self.instrument.tick_size
+
+    def realized_pnl(self) -> Decimal:
+        """Realised trading PnL in quote currency, before fees."""
+        return fraction_to_decimal(self.realized) * self.unit
+
+    def unrealized_pnl(self, mark_price_ticks: float | int | None) -> Decimal:
+        """Open PnL at ``mark_price_ticks`` (mid when it is a half tick)."""
+        if self.size_lots == 0 or mark_price_ticks is None:
+            return Decimal(0)
+        mark = Fraction(mark_price_ticks)
+        return fraction_to_decimal(self.size_lots * mark - self.open_cost) * self.unit
+
+    def net_pnl(self, mark_price_ticks: float | int | None) -> Decimal:
+        """Realised + unrealised - fees."""
+        return self.realized_pnl() + self.unrealized_pnl(mark_price_ticks) - self.fees

@@ -1,0 +1,123 @@
+"""The simulated venue: the matching engine behind order and response latency.
+
+Used for backtests and paper trading. An order action reaches the matching
+engine ``order_latency_ms`` after it was sent; the engine's answers reach the
+host ``response_latency_ms`` later. So a cancel can lose the race against a
+fill, as it does on a real venue.
+
+The market reaches the matching engine through ``on_market`` at the time the
+exchange saw it; the replay driver decides when that is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from host.clock import Scheduler
+from host.hookspecs import hookimpl
+from host.models import (
+    AmendOrder,
+    BookMessage,
+    CancelOrder,
+    Fill,
+    Instrument,
+    NewOrder,
+    OrderAction,
+    OrderUpdate,
+    Trade,
+)
+from host.venues.base import VenueEventSink
+from host.venues.matching import MatchingEngine, ProbabilisticQueue, RiskAverseQueue
+
+if TYPE_CHECKING:
+    from host.config import VenueSection
+
+BPS = Decimal("0.0001")
+
+
+class SimVenue:
+    """A venue whose fills come from ``MatchingEngine`` on a replayed market."""
+
+    def __init__(
+        self,
+        config: VenueSection,
+        instruments: dict[str, Instrument],
+        scheduler: Scheduler,
+        sink: VenueEventSink,
+    ) -> None:
+        self.name = config.name
+        self.instruments = instruments
+        self.scheduler = scheduler
+        self.sink = sink
+        self.order_latency_ns = int(config.order_latency_ms * 1_000_000)
+        self.response_latency_ns = int(config.response_latency_ms * 1_000_000)
+        queue_model_class = (
+            ProbabilisticQueue if config.queue_model == "probabilistic" else RiskAverseQueue
+        )
+        self.engines = {
+            symbol: MatchingEngine(
+                config.name,
+                instrument,
+                maker_fee_rate=config.maker_fee_bps * BPS,
+                taker_fee_rate=config.taker_fee_bps * BPS,
+                queue_model=queue_model_class(),
+            )
+            for symbol, instrument in instruments.items()
+        }
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    # -- market side -----------------------------------------------------------------
+
+    def on_market(self, event: BookMessage | Trade) -> None:
+        engine = self.engines.get(event.symbol)
+        if engine is None:
+            return
+        now_ns = self.scheduler.clock.now_ns()
+        if isinstance(event, Trade):
+            answers = engine.on_trade(event, now_ns)
+        else:
+            answers = engine.on_book(event, now_ns)
+        if answers:
+            self._deliver(answers)
+
+    # -- order side ---------------------------------------------------------------------
+
+    def submit(self, actions: Sequence[OrderAction]) -> None:
+        for action in actions:
+            self.scheduler.call_later(self.order_latency_ns, self._arrive, action)
+
+    def _arrive(self, action: OrderAction) -> None:
+        engine = self.engines.get(action.symbol)
+        now_ns = self.scheduler.clock.now_ns()
+        if engine is None:
+            return
+        if isinstance(action, NewOrder):
+            answers = engine.place(action, now_ns)
+        elif isinstance(action, CancelOrder):
+            answers = engine.cancel(action.order_link_id, now_ns)
+        elif isinstance(action, AmendOrder):
+            answers = engine.amend(action, now_ns)
+        else:  # pragma: no cover - the union is closed
+            raise TypeError(f"unknown order action {action!r}")
+        self._deliver(answers)
+
+    def _deliver(self, answers: Sequence[OrderUpdate | Fill]) -> None:
+        for answer in answers:
+            if isinstance(answer, Fill):
+                self.scheduler.call_later(self.response_latency_ns, self.sink.on_fill, answer)
+            else:
+                self.scheduler.call_later(
+                    self.response_latency_ns, self.sink.on_order_update, answer
+                )
+
+
+@hookimpl
+def mmhost_register_venues() -> dict[str, type[SimVenue]]:
+    return {"sim": SimVenue}
