@@ -97,6 +97,19 @@ def _run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
 
+    reloader = None
+    if config.host.hot_reload and config.host.mode != "backtest":
+        from host.reload import HotReloader, watched_folders
+
+        reloader = HotReloader(
+            runtime.engine,
+            watched_folders(
+                [resolve_path(config, p) for p in config.host.plugin_dirs],
+                [resolve_path(config, p) for p in config.host.strategy_dirs],
+            ),
+            config_path=Path(args.config),
+        )
+        reloader.start()
     status = ExitCode.OK
     try:
         run_replay(
@@ -114,6 +127,9 @@ def _run(args: argparse.Namespace) -> int:
         status = ExitCode.FAILURE
     except KeyboardInterrupt:
         print("\ninterrupted: orders cancelled, summary follows", file=sys.stderr)
+    finally:
+        if reloader is not None:
+            reloader.stop()
     if show_progress:
         print(file=sys.stderr)
     summary = runtime.engine.summary()

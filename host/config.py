@@ -62,6 +62,11 @@ class HostSection(StrictModel):
     required_plugins: list[str] = Field(
         [], description="Plugin names the host refuses to start without."
     )
+    hot_reload: bool = Field(
+        True,
+        description="Watch the plugin and strategy folders and swap a saved file into the "
+        "running host (never in backtest mode, which must be deterministic).",
+    )
     speed: float | Literal["max"] = Field(
         "max",
         description="Replay speed factor (1 = real time, 'max' = as fast as the host keeps up); "
@@ -161,6 +166,11 @@ class Config(StrictModel):
     venues: list[VenueSection] = Field(min_length=1)
     strategies: list[StrategySection] = []
     risk: RiskSection = RiskSection()
+    plugins: dict[str, dict[str, Any]] = Field(
+        {},
+        description="Settings of plugins by plugin name ([plugins.imbalance] levels = 5); "
+        "each plugin reads and validates its own table.",
+    )
     source: Path | None = Field(None, exclude=True, description="Where it was read from.")
 
     def venue(self, name: str) -> VenueSection:

@@ -10,11 +10,13 @@ it events on its own loop, the replay driver calls it directly.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from loguru import logger
 
 from host.book import OrderBook
@@ -44,7 +46,15 @@ class StrategySlot:
     strategy_id: str
     strategy: Strategy
     ctx: Context
+    params_raw: dict[str, Any] = field(default_factory=dict)
+    # Paused: market handlers are not called and decisions are dropped; fills
+    # and order updates still reach the strategy so it never loses track.
     paused: bool = False
+    paused_reason: str = ""
+    # During a hot swap, fills and order updates wait here for the new version.
+    swapping: bool = False
+    buffered: list[Fill | OrderUpdate] = field(default_factory=list)
+    content_hash: str = ""  # of the strategy's source file, recorded with its fills
     errors: int = 0
     decisions: int = 0
 
@@ -104,6 +114,7 @@ class Engine:
         self.risk_events: list[RiskEvent] = []
         self.fills: list[Fill] = []
         self.running = False
+        self.pending: deque[Callable[[], Any]] = deque()
         self.log = logger.bind(component="engine")
 
     # -- building -------------------------------------------------------------------------
@@ -137,7 +148,13 @@ class Engine:
         return state
 
     def add_strategy(
-        self, strategy_id: str, strategy_class: type[Strategy], venue: str, symbol: str, params: Any
+        self,
+        strategy_id: str,
+        strategy_class: type[Strategy],
+        venue: str,
+        symbol: str,
+        params: Any,
+        params_raw: dict[str, Any] | None = None,
     ) -> StrategySlot:
         state = self.instruments[(venue, symbol)]
         position = Position(state.instrument)
@@ -154,7 +171,7 @@ class Engine:
             strategy_id=strategy_id,
             open_orders=self.oms.live_orders,
         )
-        slot = StrategySlot(strategy_id, strategy_class(ctx, params), ctx)
+        slot = StrategySlot(strategy_id, strategy_class(ctx, params), ctx, dict(params_raw or {}))
         self.slots[strategy_id] = slot
         state.strategies.append(slot)
         return slot
@@ -276,8 +293,8 @@ class Engine:
             )
         self.hook.mmhost_order_updated(update=update)
         slot = self.slots.get(order.strategy_id)
-        if slot is not None and not slot.paused:
-            self._handle(slot, slot.strategy.on_order_update, update)
+        if slot is not None:
+            self._deliver(slot, update)
 
     def on_fill(self, fill: Fill) -> None:
         order = self.oms.apply_fill(fill)
@@ -285,19 +302,7 @@ class Engine:
             self.stats.duplicate_fills += 1
             return
         if not fill.strategy:
-            fill = Fill(
-                fill.venue,
-                fill.symbol,
-                fill.order_link_id,
-                fill.exec_id,
-                fill.side,
-                fill.price_ticks,
-                fill.size_lots,
-                fill.fee,
-                fill.is_maker,
-                fill.ts_ns,
-                order.strategy_id,
-            )
+            fill = msgspec.structs.replace(fill, strategy=order.strategy_id)
         self.stats.fills += 1
         self.fills.append(fill)
         state = self.instruments[(fill.venue, fill.symbol)]
@@ -307,8 +312,52 @@ class Engine:
             strategy_position.apply_fill(fill)
         self.hook.mmhost_fill(fill=fill)
         slot = self.slots.get(order.strategy_id)
-        if slot is not None and not slot.paused:
-            self._handle(slot, slot.strategy.on_fill, fill)
+        if slot is not None:
+            self._deliver(slot, fill)
+
+    def _deliver(self, slot: StrategySlot, event: Fill | OrderUpdate) -> None:
+        """Fills and order updates always reach the strategy (after a swap, if one is on)."""
+        if slot.swapping:
+            slot.buffered.append(event)
+        elif isinstance(event, Fill):
+            self._handle(slot, slot.strategy.on_fill, event)
+        else:
+            self._handle(slot, slot.strategy.on_order_update, event)
+
+    def flush_buffered(self, slot: StrategySlot) -> None:
+        """Hand the strategy what arrived while it was being swapped."""
+        buffered, slot.buffered = slot.buffered, []
+        for event in buffered:
+            self._deliver(slot, event)
+
+    # -- work from other threads ------------------------------------------------------
+
+    def call_soon_threadsafe(self, callback: Callable[[], Any]) -> None:
+        """Run ``callback`` on the engine's thread between two events."""
+        self.pending.append(callback)
+
+    def run_pending(self) -> None:
+        pending = self.pending
+        while pending:
+            callback = pending.popleft()
+            try:
+                callback()
+            except Exception:
+                self.log.exception("work handed to the engine raised")
+
+    def pause(self, reason: str, strategy_id: str | None = None) -> None:
+        """Stop quoting (all strategies, or one) and cancel their orders."""
+        for slot in self.slots.values():
+            if strategy_id is None or slot.strategy_id == strategy_id:
+                slot.paused, slot.paused_reason = True, reason
+        self.cancel_all(strategy_id)
+        self.log.warning("quoting paused: {reason}", reason=reason)
+
+    def resume(self, reason: str, strategy_id: str | None = None) -> None:
+        for slot in self.slots.values():
+            if strategy_id is None or slot.strategy_id == strategy_id:
+                slot.paused, slot.paused_reason = False, ""
+        self.log.info("quoting resumed: {reason}", reason=reason)
 
     # -- decisions ------------------------------------------------------------------------------
 
@@ -328,7 +377,7 @@ class Engine:
                 handler=handler.__name__,
             )
             return
-        if decision is not None:
+        if decision is not None and not slot.paused:
             self.apply_decision(slot, decision)
 
     def apply_decision(self, slot: StrategySlot, decision: Decision) -> None:

@@ -94,6 +94,21 @@ def mmhost_shutdown(engine: Engine) -> None:
     """
 
 
+@hookspec
+def mmhost_plugin_reloaded(name: str, path: str, content_hash: str, duration_ms: float) -> None:
+    """A plugin or strategy file was swapped in while the host kept running.
+
+    Called after the new version took over (its ``on_start`` ran for a
+    strategy); not called for a reload that failed and was rolled back.
+
+    :param name: the plugin's name (the file's stem).
+    :param path: the file that was reloaded.
+    :param content_hash: SHA-256 of the new file's bytes.
+    :param duration_ms: time from the detected change to the new version running.
+    :returns: None.
+    """
+
+
 # -- market observers (hot path) ---------------------------------------------------
 
 

@@ -90,6 +90,7 @@ class PluginHost:
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.records: list[PluginRecord] = []
+        self._generation = 0
 
     # -- loading ------------------------------------------------------------------------
 
@@ -140,15 +141,66 @@ class PluginHost:
             module = import_file(path, f"{FOLDER_MODULE_PREFIX}.{name}")
         except Exception as error:
             return self._fail(name, "folder", str(path), error)
-        plugin: Any = module
-        if strategies and not hasattr(module, "mmhost_register_strategies"):
-            classes = strategy_classes_of(module)
-            if classes:
-                self.pm.register(module, name=f"{name}:module")
-                plugin = StrategyFilePlugin(classes)
+        plugin, companion = plugin_objects(module, strategies=strategies)
+        if companion is not None:
+            self.pm.register(companion, name=f"{name}:module")
         record = self.register(plugin, name=name, source="folder", location=str(path))
         record.content_hash = hashlib.sha256(source_bytes).hexdigest()
         return record
+
+    # -- hot reload ----------------------------------------------------------------------------
+
+    def prepare_file(self, path: Path, *, strategies: bool) -> PreparedPlugin:
+        """Import a new version of a folder plugin and validate it; register nothing.
+
+        The module gets a fresh name (``<stem>__v<n>``) so the running version
+        is untouched. Validation happens in a scratch PluginManager: hook names
+        and arguments are checked against the specs, and the strategies it
+        offers are listed. Raises on any problem.
+        """
+        source_bytes = path.read_bytes()
+        self._generation += 1
+        module = import_file(path, f"{FOLDER_MODULE_PREFIX}.{path.stem}__v{self._generation}")
+        plugin, companion = plugin_objects(module, strategies=strategies)
+        scratch = pluggy.PluginManager(PROJECT_NAME)
+        scratch.add_hookspecs(hookspecs)
+        if companion is not None:
+            scratch.register(companion, name="companion")
+        scratch.register(plugin, name="plugin")
+        scratch.check_pending()
+        classes: list[type[Strategy]] = []
+        for offered in scratch.hook.mmhost_register_strategies():
+            classes.extend(offered or [])
+        return PreparedPlugin(
+            name=path.stem,
+            path=path,
+            module=module,
+            plugin=plugin,
+            companion=companion,
+            strategy_classes=classes,
+            content_hash=hashlib.sha256(source_bytes).hexdigest(),
+        )
+
+    def swap_in(self, prepared: PreparedPlugin) -> PluginRecord:
+        """Replace the registered version of ``prepared.name`` by ``prepared``."""
+        for name in (prepared.name, f"{prepared.name}:module"):
+            old = self.pm.get_plugin(name)
+            if old is not None:
+                self.pm.unregister(old, name=name)
+        self.records = [r for r in self.records if r.name != prepared.name]
+        if prepared.companion is not None:
+            self.pm.register(prepared.companion, name=f"{prepared.name}:module")
+        record = self.register(
+            prepared.plugin, name=prepared.name, source="folder", location=str(prepared.path)
+        )
+        record.content_hash = prepared.content_hash
+        return record
+
+    def record_of(self, name: str) -> PluginRecord | None:
+        for record in self.records:
+            if record.name == name:
+                return record
+        return None
 
     def register(
         self,
@@ -227,6 +279,33 @@ class PluginHost:
             if record.distribution and not record.error
         }
         return [name for name in required if name not in loaded]
+
+
+@dataclass(slots=True)
+class PreparedPlugin:
+    """A new version of a folder plugin, imported and validated, not yet registered."""
+
+    name: str
+    path: Path
+    module: ModuleType
+    plugin: Any
+    companion: Any
+    strategy_classes: list[type[Strategy]]
+    content_hash: str
+
+
+def plugin_objects(module: ModuleType, *, strategies: bool) -> tuple[Any, Any]:
+    """What to register for a folder module: ``(plugin, companion)``.
+
+    A strategies/ file without its own ``mmhost_register_strategies`` gets a
+    StrategyFilePlugin offering its Strategy classes; the module itself is then
+    registered beside it (the companion) for any other hooks it implements.
+    """
+    if strategies and not hasattr(module, "mmhost_register_strategies"):
+        classes = strategy_classes_of(module)
+        if classes:
+            return StrategyFilePlugin(classes), module
+    return module, None
 
 
 def strategy_classes_of(module: ModuleType) -> list[type[Strategy]]:

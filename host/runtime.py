@@ -142,6 +142,7 @@ def build_runtime(
             strategy_config.venue,
             strategy_config.symbol.upper(),
             params,
+            strategy_config.params,
         )
     return Runtime(config, plugins, engine, scheduler, sim_venues, feeds)
 

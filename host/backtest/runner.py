@@ -75,13 +75,16 @@ def run_replay(
                 lag_s = (ts_ns - first_ns) / 1e9 / pace - (time.monotonic() - wall_start)
                 if lag_s > 0:
                     time.sleep(lag_s)
+            if engine.pending:
+                engine.run_pending()
             venue = sim_venues.get(event.venue)
             if venue is not None:
                 venue.on_market(event)
             engine.on_market(event)
             count += 1
-            if on_progress is not None and count % progress_every == 0:
-                on_progress(ReplayProgress(count, ts_ns, first_ns))
+            if count % progress_every == 0:
+                if on_progress is not None:
+                    on_progress(ReplayProgress(count, ts_ns, first_ns))
                 if should_stop is not None and should_stop():
                     break
     finally:
