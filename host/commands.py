@@ -182,6 +182,8 @@ def _plugins(args: argparse.Namespace) -> int:
     from host.runtime import resolve_path
 
     setup_logging(None, "CRITICAL")
+    if args.check is not None:
+        return _check_plugins(Path(args.check), as_json=args.json)
     config_path = Path(args.config)
     if config_path.is_file():
         try:
@@ -216,6 +218,48 @@ def _plugins(args: argparse.Namespace) -> int:
             record.error or "",
         )
     Console().print(table)
+    return ExitCode.OK
+
+
+def _check_plugins(path: Path, *, as_json: bool) -> int:
+    from host.scaffold import check_path
+
+    reports = check_path(path)
+    ok = bool(reports) and all(report.ok for report in reports)
+    if as_json:
+        print_json({"ok": ok, "checked": [vars_of(report) for report in reports]})
+    else:
+        for report in reports:
+            if report.ok:
+                print(
+                    f"ok      {report.path}: hooks {', '.join(report.hooks) or '-'}; "
+                    f"strategies {', '.join(report.strategies) or '-'}"
+                )
+            else:
+                print(f"FAILED  {report.path}: {report.error}")
+        if not reports:
+            print(f"nothing to check in {path}")
+    return ExitCode.OK if ok else ExitCode.FAILURE
+
+
+def vars_of(report: Any) -> dict[str, Any]:
+    return {name: getattr(report, name) for name in report.__slots__}
+
+
+# -- new ----------------------------------------------------------------------------------------
+
+
+def _new(args: argparse.Namespace) -> int:
+    from host.scaffold import ScaffoldError, new_plugin, new_strategy
+
+    make = new_strategy if args.kind == "strategy" else new_plugin
+    try:
+        written = make(args.name, Path(args.root))
+    except ScaffoldError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.USAGE
+    for path in written:
+        print(f"wrote {path}")
     return ExitCode.OK
 
 
@@ -322,8 +366,27 @@ def mmhost_register_commands(subparsers: argparse._SubParsersAction) -> None:
     plugins.add_argument(
         "--config", default=DEFAULT_CONFIG, help="config file naming the plugin folders"
     )
+    plugins.add_argument(
+        "--check",
+        metavar="PATH",
+        default=None,
+        help="validate a plugin or strategy file, a folder, or a plugin package without "
+        "running the host; exit 1 if anything fails",
+    )
     add_json_option(plugins)
     plugins.set_defaults(handler=_plugins)
+
+    new = subparsers.add_parser(
+        "new",
+        help="start a strategy file or a plugin package",
+        description="Write a strategy (strategies/NAME.py and its test) or a pip-installable "
+        "plugin package (mmhost-NAME/ with an mmhost entry point, tests and README). "
+        "Existing files are never overwritten.",
+    )
+    new.add_argument("kind", choices=["strategy", "plugin"], help="what to create")
+    new.add_argument("name", help="a Python identifier in lower case, e.g. my_quoter")
+    new.add_argument("--root", default=".", help="project folder to write into (default: .)")
+    new.set_defaults(handler=_new)
 
     bench = subparsers.add_parser(
         "bench",
