@@ -1,4 +1,4 @@
-"""Hot reload: a saved strategy file takes over with its state and orders; a broken one never does."""
+"""Hot reload: a saved strategy takes over with its state and orders; a broken save never does."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from host.runtime import Runtime
 from host.testing import build_host, config_dict
 
 STRATEGY_TEMPLATE = textwrap.dedent(
-    '''
+    """
     from host import Decision, Quote, Side, Strategy
 
 
@@ -57,11 +57,13 @@ STRATEGY_TEMPLATE = textwrap.dedent(
         def on_load(self, state):
             self.inherited = state
             self.books_seen = state["books_seen"]
-    '''
+    """
 )
 
 
-def strategy_source(version: int, size: int, offset: int = 30, on_start: str = "return None") -> str:
+def strategy_source(
+    version: int, size: int, offset: int = 30, on_start: str = "return None"
+) -> str:
     return STRATEGY_TEMPLATE.format(version=version, size=size, offset=offset, on_start=on_start)
 
 
@@ -182,7 +184,9 @@ def test_a_new_version_that_raises_at_start_is_rolled_back(tmp_path: Path) -> No
     path = tmp_path / "counter.py"
     path.write_text(strategy_source(version=1, size=1))
     with RunningHost(tmp_path) as host:
-        save_atomically(path, strategy_source(version=2, size=1, on_start="raise ValueError('bad')"))
+        save_atomically(
+            path, strategy_source(version=2, size=1, on_start="raise ValueError('bad')")
+        )
         eventually(lambda: host.reloader.failures >= 1)
         assert host.strategy.VERSION == 1
         assert "ValueError: bad" in (host.reloader.outcomes[-1].error or "")
@@ -222,13 +226,13 @@ def test_fills_during_a_swap_reach_the_new_version(tmp_path: Path) -> None:
 
 
 RISK_PLUGIN = textwrap.dedent(
-    '''
+    """
     from host import hookimpl
 
     @hookimpl
     def mmhost_check_decision(decision):
         return None
-    '''
+    """
 )
 
 
@@ -240,7 +244,9 @@ def test_a_risk_plugin_that_fails_to_reload_pauses_quoting_until_fixed(tmp_path:
     (plugins / "limits.py").write_text(RISK_PLUGIN)
     with RunningHost(strategies, plugins) as host:
         engine = host.runtime.engine
-        save_atomically(plugins / "limits.py", RISK_PLUGIN + "\nraise RuntimeError('half-edited')\n")
+        save_atomically(
+            plugins / "limits.py", RISK_PLUGIN + "\nraise RuntimeError('half-edited')\n"
+        )
         eventually(lambda: host.reloader.failures >= 1)
         slot = engine.slots["counter"]
         assert slot.paused and "limits" in slot.paused_reason

@@ -1,4 +1,4 @@
-"""`mmhost new strategy|plugin` write code that passes its own tests; `plugins --check` validates."""
+"""`mmhost new` writes code that passes its own tests; `plugins --check` validates."""
 
 from __future__ import annotations
 
@@ -38,8 +38,18 @@ def test_new_plugin_is_an_installable_package_found_by_entry_point(tmp_path: Pat
     package = tmp_path / "mmhost-desk-limits"
     site = tmp_path / "site"
     installed = run(
-        [PYTHON, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(package)],
+        [
+            PYTHON,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(package),
+        ],
         tmp_path,
     )
     assert installed.returncode == 0, installed.stderr
@@ -53,8 +63,11 @@ def test_new_plugin_is_an_installable_package_found_by_entry_point(tmp_path: Pat
     assert record["source"] == "entrypoint"
     assert record["distribution"] == "mmhost-desk-limits"
     assert record["hooks"] == ["mmhost_check_decision", "mmhost_startup"]
-    tests = run([PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], package,
-                PYTHONPATH=str(site))
+    tests = run(
+        [PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        package,
+        PYTHONPATH=str(site),
+    )
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert main(["plugins", "--check", str(package)]) == 0
 
