@@ -227,8 +227,9 @@ class OrderBook:
     def _apply_snapshot(self, msg: BookMessage) -> BookEvent:
         stats = self.stats
         was_seeded = stats.snapshots > 0
-        bid_sizes = {price: size for price, size in msg.bids if size > 0}
-        ask_sizes = {price: size for price, size in msg.asks if size > 0}
+        # dict() first: a price listed twice keeps its last size, as in a delta
+        bid_sizes = {price: size for price, size in dict(msg.bids).items() if size > 0}
+        ask_sizes = {price: size for price, size in dict(msg.asks).items() if size > 0}
         self._bid_sizes = bid_sizes
         self._ask_sizes = ask_sizes
         self._bid_prices = sorted(bid_sizes)

@@ -38,6 +38,7 @@ from host.strategy import Strategy
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "host.venues.sim",
     "host.commands",
+    "host.marketdata.commands",
 )
 
 # Module names of folder plugins live under this prefix, so two files with the

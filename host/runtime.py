@@ -149,6 +149,6 @@ def build_runtime(
 
 def open_feed(paths: list[Path], instrument: Instrument) -> Iterator[BookMessage | Trade]:
     """Events of a recording (several files = one stream), for one instrument."""
-    from host.marketdata.binance import read_binance
+    from host.marketdata.replay import open_events
 
-    return read_binance(paths, instrument)
+    return open_events(paths, instrument=instrument, symbol=instrument.symbol)  # type: ignore[return-value]

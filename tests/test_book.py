@@ -1,0 +1,246 @@
+"""OrderBook: properties against a brute-force book, continuity, resync."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from host.book import BookEvent, BookSet, OrderBook
+from host.models import BookMessage, Level, Side
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def snapshot(
+    bids: list[tuple[int, int]], asks: list[tuple[int, int]], update_id: int = 100, ts: int = 1
+) -> BookMessage:
+    return BookMessage("test", "X", ts, ts, True, bids, asks, last_update_id=update_id)
+
+
+def delta(
+    bids: list[tuple[int, int]],
+    asks: list[tuple[int, int]],
+    update_id: int,
+    *,
+    prev_update_id: int = -1,
+    first_update_id: int | None = None,
+    ts: int = 2,
+) -> BookMessage:
+    first = update_id if first_update_id is None else first_update_id
+    return BookMessage(
+        "test",
+        "X",
+        ts,
+        ts,
+        False,
+        bids,
+        asks,
+        first_update_id=first,
+        last_update_id=update_id,
+        prev_update_id=prev_update_id,
+    )
+
+
+class ReferenceBook:
+    """Brute force: two dicts, best found by max/min every time."""
+
+    def __init__(self) -> None:
+        self.bids: dict[int, int] = {}
+        self.asks: dict[int, int] = {}
+
+    def apply(self, msg: BookMessage) -> None:
+        if msg.is_snapshot:
+            self.bids = {}
+            self.asks = {}
+        for side, levels in ((self.bids, msg.bids), (self.asks, msg.asks)):
+            for price, size in levels:
+                if size > 0:
+                    side[price] = size
+                else:
+                    side.pop(price, None)
+
+    def best_bid(self) -> int:
+        return max(self.bids, default=0)
+
+    def best_ask(self) -> int:
+        return min(self.asks, default=0)
+
+    def crossed(self) -> bool:
+        return bool(self.bids and self.asks and self.best_bid() >= self.best_ask())
+
+    def levels(self, side: Side, depth: int) -> list[Level]:
+        if side is Side.BUY:
+            prices = sorted(self.bids, reverse=True)[:depth]
+            return [Level(price, self.bids[price]) for price in prices]
+        prices = sorted(self.asks)[:depth]
+        return [Level(price, self.asks[price]) for price in prices]
+
+
+price_levels = st.lists(
+    st.tuples(st.integers(900, 1100), st.integers(0, 50)), min_size=0, max_size=12
+)
+steps = st.lists(
+    st.tuples(st.booleans(), price_levels, price_levels, st.integers(0, 20)),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=steps)
+def test_book_matches_brute_force_reference(
+    steps: list[tuple[bool, list[tuple[int, int]], list[tuple[int, int]], int]],
+) -> None:
+    book = OrderBook("test", "X")
+    reference = ReferenceBook()
+    update_id = 0
+    for is_snapshot, bids, asks, probe in steps:
+        update_id += 1
+        if is_snapshot or not book.is_valid:
+            # Keep the generated snapshots uncrossed: bids below 1000, asks above.
+            bids = [(price - 200, size) for price, size in bids if price < 1000]
+            asks = [(price + 200, size) for price, size in asks if price >= 1000]
+            message = snapshot(bids, asks, update_id)
+        else:
+            message = delta(bids, asks, update_id)
+        reference.apply(message)
+        result = book.apply(message)
+        if reference.crossed():
+            assert result is BookEvent.CROSSED
+            assert not book.is_valid
+            continue
+        assert result in (BookEvent.SNAPSHOT, BookEvent.APPLIED)
+        assert book.is_valid
+        assert book.best_bid_ticks == reference.best_bid()
+        assert book.best_ask_ticks == reference.best_ask()
+        assert book.best_bid_size_lots == reference.bids.get(reference.best_bid(), 0)
+        assert book.best_ask_size_lots == reference.asks.get(reference.best_ask(), 0)
+        depth = probe % 7
+        assert book.levels(Side.BUY, depth) == reference.levels(Side.BUY, depth)
+        assert book.levels(Side.SELL, depth) == reference.levels(Side.SELL, depth)
+        assert book.level_count(Side.BUY) == len(reference.bids)
+        assert book.level_count(Side.SELL) == len(reference.asks)
+        price = 800 + probe * 20
+        assert book.size_at(Side.BUY, price) == reference.bids.get(price, 0)
+        assert book.size_at(Side.SELL, price) == reference.asks.get(price, 0)
+        if book.best_bid_ticks and book.best_ask_ticks:
+            assert book.best_bid_ticks < book.best_ask_ticks
+
+
+def test_reads_on_an_empty_book() -> None:
+    book = OrderBook("test", "X")
+    assert not book.is_valid
+    assert book.best_bid_ticks == book.best_ask_ticks == 0
+    assert book.mid_ticks() is None
+    assert book.microprice_ticks() is None
+    assert book.levels(Side.BUY, 5) == []
+    assert book.depth_within_bps(Side.SELL, 10) == 0
+    assert book.is_stale(10**18)
+
+
+def test_mid_microprice_depth_and_staleness() -> None:
+    book = OrderBook("test", "X", stale_after_ms=1000)
+    book.apply(snapshot([(9990, 3), (9980, 5), (9900, 7)], [(10010, 1), (10020, 4)], ts=10**9))
+    assert book.mid_ticks() == 10000
+    # size-weighted: leans toward the ask, which has less size
+    assert book.microprice_ticks() == (9990 * 1 + 10010 * 3) / 4
+    # 20 bps of 9990 ticks = 19.98 ticks: 9980 is inside, 9900 is not; 10 bps misses 9980
+    assert book.depth_within_bps(Side.BUY, 20) == 8
+    assert book.depth_within_bps(Side.BUY, 10) == 3
+    assert book.depth_within_bps(Side.SELL, 10) == 5
+    assert book.depth_within_bps(Side.SELL, 1) == 1
+    assert not book.is_stale(10**9 + 1_000_000_000)
+    assert book.is_stale(10**9 + 1_000_000_001)
+
+
+def test_gap_invalidates_until_a_snapshot_resyncs() -> None:
+    book = OrderBook("test", "X")
+    assert book.apply(snapshot([(99, 1)], [(101, 1)], update_id=10))
+    assert book.apply(delta([(98, 2)], [], 11)) is BookEvent.APPLIED
+    result = book.apply(delta([(97, 2)], [], 13))  # 12 is missing
+    assert result is BookEvent.GAP and not result
+    assert not book.is_valid and book.last_event is BookEvent.GAP
+    assert book.size_at(Side.BUY, 97) == 0  # the gapped message was not applied
+    # A resync is in flight: more deltas arrive, one of them gapping again.
+    assert book.apply(delta([(96, 1)], [], 14)) is BookEvent.IGNORED
+    assert book.apply(delta([(95, 1)], [], 20)) is BookEvent.IGNORED
+    assert book.stats.ignored == 2 and book.stats.gaps == 1
+    assert book.apply(snapshot([(99, 5)], [(100, 5)], update_id=20)) is BookEvent.SNAPSHOT
+    assert book.is_valid and book.stats.resyncs == 1
+    assert book.apply(delta([], [(100, 0)], 21))
+    assert book.best_ask_ticks == 0 and book.best_bid_ticks == 99
+
+
+def test_binance_futures_bridge_and_pu_chain() -> None:
+    book = OrderBook("test", "X")
+    book.apply(snapshot([(99, 1)], [(101, 1)], update_id=1000))
+    # stale: entirely before the snapshot
+    assert book.apply(delta([(98, 1)], [], 990, first_update_id=980, prev_update_id=970)) is (
+        BookEvent.STALE
+    )
+    assert book.is_valid and book.size_at(Side.BUY, 98) == 0
+    # the bridge: U <= L <= u; its pu is not L and must not matter
+    assert book.apply(delta([(98, 1)], [], 1005, first_update_id=995, prev_update_id=990))
+    assert book.apply(delta([(97, 1)], [], 1010, first_update_id=1007, prev_update_id=1005))
+    assert book.apply(delta([(96, 1)], [], 1020, first_update_id=1015, prev_update_id=1009)) is (
+        BookEvent.GAP
+    )
+
+
+def test_bridge_that_starts_after_the_snapshot_is_a_gap() -> None:
+    book = OrderBook("test", "X")
+    book.apply(snapshot([(99, 1)], [(101, 1)], update_id=50))
+    assert book.apply(delta([], [], 60, first_update_id=55)) is BookEvent.GAP
+
+
+def test_crossed_delta_marks_invalid_and_reset_empties() -> None:
+    book = OrderBook("test", "X")
+    book.apply(snapshot([(99, 1)], [(101, 1)], update_id=1))
+    assert book.apply(delta([(101, 3)], [], 2)) is BookEvent.CROSSED
+    assert not book.is_valid and book.stats.crossed == 1
+    book.reset()
+    assert not book.is_valid and book.level_count(Side.BUY) == 0
+    assert book.stats.crossed == 1  # counters survive a reset
+
+
+def test_unchecked_messages_without_ids() -> None:
+    book = OrderBook("test", "X")
+    book.apply(BookMessage("t", "X", 1, 1, True, [(1, 1)], [(3, 1)]))
+    assert book.apply(BookMessage("t", "X", 2, 2, False, [(2, 1)], []))
+    assert book.best_bid_ticks == 2
+
+
+def test_book_set_keys_books_by_venue_and_symbol() -> None:
+    books = BookSet()
+    books.apply(BookMessage("a", "X", 1, 1, True, [(1, 1)], [(3, 1)], last_update_id=1))
+    books.apply(BookMessage("b", "X", 1, 1, True, [(5, 1)], [(7, 1)], last_update_id=1))
+    assert len(books) == 2
+    assert books["a", "X"].best_bid_ticks == 1
+    assert books.get("b", "X").best_ask_ticks == 7  # type: ignore[union-attr]
+    assert books.get("c", "X") is None
+    assert ("a", "X") in books
+
+
+def _load_bench(name: str):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_book_bench_quick_shape() -> None:
+    result = _load_bench("book").run(quick=True)
+    for key in ("updates_per_s", "ref_updates_per_s", "ratio", "memory_bytes_1000_levels"):
+        assert key in result
+    assert result["same_result_as_reference"] is True
+    assert 0 < result["memory_bytes_1000_levels"] < 1_000_000
+
+
+def test_parse_bench_quick_shape() -> None:
+    result = _load_bench("parse").run(quick=True)
+    assert {"ratio", "seconds", "ref_seconds", "frames"} <= set(result)
+    assert result["same_result_as_reference"] is True
