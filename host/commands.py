@@ -110,6 +110,7 @@ def _run(args: argparse.Namespace) -> int:
             config_path=Path(args.config),
         )
         reloader.start()
+    _install_kill_signal(runtime.engine, config.risk.flatten_on_halt)
     status = ExitCode.OK
     try:
         run_replay(
@@ -140,6 +141,39 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print_summary(summary, time.monotonic() - wall_start)
     return status
+
+
+def _install_kill_signal(engine: Any, flatten: bool) -> None:
+    """SIGUSR1 is the kill switch: every order off, optional flatten, stop."""
+    import signal
+
+    if not hasattr(signal, "SIGUSR1"):
+        return
+
+    def on_signal(_signum: int, _frame: Any) -> None:
+        engine.call_soon_threadsafe(lambda: engine.kill("SIGUSR1", flatten=flatten))
+
+    signal.signal(signal.SIGUSR1, on_signal)
+
+
+def _kill(args: argparse.Namespace) -> int:
+    from host.runtime import resolve_path
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        return config_error(error)
+    if config.risk.kill_file is None:
+        print("config error: risk.kill_file is not set; send SIGUSR1 instead", file=sys.stderr)
+        return ExitCode.USAGE
+    path = resolve_path(config, config.risk.kill_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"kill requested at {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+    print(
+        f"kill switch engaged: {path}; the running host cancels everything and stops. "
+        "Delete the file before the next start."
+    )
+    return ExitCode.OK
 
 
 def print_summary(summary: Any, wall_s: float) -> None:
@@ -356,6 +390,16 @@ def mmhost_register_commands(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--no-log-file", action="store_true", help="log to the console only")
     add_json_option(run)
     run.set_defaults(handler=_run)
+
+    kill = subparsers.add_parser(
+        "kill",
+        help="engage the kill switch of a running host",
+        description="Write the kill file named by risk.kill_file: the running host cancels "
+        "every order of its desk within one round trip, flattens if risk.flatten_on_halt, and "
+        "stops. A host will not start while the file exists.",
+    )
+    kill.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: config.toml)")
+    kill.set_defaults(handler=_kill)
 
     plugins = subparsers.add_parser(
         "plugins",

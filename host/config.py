@@ -154,8 +154,46 @@ class RiskSection(StrictModel):
         Decimal("500"), gt=0, description="Orders further than this from mid are refused."
     )
     max_open_orders: int = Field(50, gt=0, description="Per strategy.")
+    max_position_asset_quote: Decimal | None = Field(
+        None,
+        gt=0,
+        description="Largest absolute position per base asset summed across venues, quote "
+        "currency (arbitrage legs on several venues count together).",
+    )
     max_drawdown_quote: Decimal | None = Field(
-        None, gt=0, description="Halt and cancel all when equity falls this far from its peak."
+        None, gt=0, description="Halt and cancel all when net PnL falls this far from its peak."
+    )
+    daily_loss_limit_quote: Decimal | None = Field(
+        None, gt=0, description="Halt and cancel all when today's (UTC) net PnL loss exceeds this."
+    )
+    flatten_on_halt: bool = Field(
+        False, description="On a halt or the kill switch, also close positions with market orders."
+    )
+    max_spread_bps: Decimal | None = Field(
+        None, gt=0, description="Breaker: pause an instrument while its spread is wider."
+    )
+    max_mid_move_bps: Decimal | None = Field(
+        None,
+        gt=0,
+        description="Breaker: pause an instrument when mid moves more than this "
+        "within mid_move_window_ms (volatility spike).",
+    )
+    mid_move_window_ms: int = Field(1000, gt=0, description="Window of the volatility breaker.")
+    stale_book_ms: int = Field(
+        5000,
+        gt=0,
+        description="Breaker: pause an instrument whose book has not updated for this long.",
+    )
+    max_rejects: int = Field(
+        10, ge=0, description="Breaker: pause all quoting after more rejects than this..."
+    )
+    reject_window_s: float = Field(60, gt=0, description="...within this many seconds.")
+    breaker_cooldown_s: float = Field(
+        30, ge=0, description="A breaker resets after its condition has been clear this long."
+    )
+    kill_file: Path | None = Field(
+        Path("var/KILL"),
+        description="When this file appears, cancel everything and stop (`mmhost kill` writes it).",
     )
 
 

@@ -11,7 +11,7 @@ it events on its own loop, the replay driver calls it directly.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -20,8 +20,9 @@ import msgspec
 from loguru import logger
 
 from host.book import OrderBook
+from host.breakers import HOUSEKEEPING_MS, CircuitBreakers
 from host.clock import Clock, Scheduler
-from host.models import BookMessage, Decision, Fill, Instrument, OrderUpdate, Trade
+from host.models import BookMessage, Decision, Fill, Instrument, OrderUpdate, Side, Take, Trade
 from host.oms import OrderManager
 from host.portfolio import Position
 from host.risk import RiskEvent, Verdict, combine
@@ -47,16 +48,24 @@ class StrategySlot:
     strategy: Strategy
     ctx: Context
     params_raw: dict[str, Any] = field(default_factory=dict)
-    # Paused: market handlers are not called and decisions are dropped; fills
-    # and order updates still reach the strategy so it never loses track.
-    paused: bool = False
-    paused_reason: str = ""
+    # While any pause reason stands, market handlers are not called and
+    # decisions are dropped; fills and order updates still reach the strategy
+    # so it never loses track. Each breaker lifts only its own reason.
+    pause_reasons: set[str] = field(default_factory=set)
     # During a hot swap, fills and order updates wait here for the new version.
     swapping: bool = False
     buffered: list[Fill | OrderUpdate] = field(default_factory=list)
     content_hash: str = ""  # of the strategy's source file, recorded with its fills
     errors: int = 0
     decisions: int = 0
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.pause_reasons)
+
+    @property
+    def paused_reason(self) -> str:
+        return "; ".join(sorted(self.pause_reasons))
 
 
 @dataclass(slots=True)
@@ -85,6 +94,7 @@ class InstrumentState:
     position: Position
     ctx: Context
     strategies: list[StrategySlot] = field(default_factory=list)
+    book_paused: bool = False
 
 
 class Engine:
@@ -115,6 +125,9 @@ class Engine:
         self.fills: list[Fill] = []
         self.running = False
         self.pending: deque[Callable[[], Any]] = deque()
+        # Set by kill(); the driver (replay loop or live loop) stops when it sees it.
+        self.stop_requested = False
+        self.breakers = CircuitBreakers(self, config.risk)
         self.log = logger.bind(component="engine")
 
     # -- building -------------------------------------------------------------------------
@@ -130,7 +143,7 @@ class Engine:
         key = (venue_name, symbol)
         if key in self.instruments:
             return self.instruments[key]
-        book = OrderBook(venue_name, symbol)
+        book = OrderBook(venue_name, symbol, stale_after_ms=self.config.risk.stale_book_ms)
         signals = SignalBoard()
         position = Position(instrument)
         ctx = Context(
@@ -191,6 +204,8 @@ class Engine:
             interval_ms = slot.strategy.timer_interval_ms
             if interval_ms > 0 and self.scheduler is not None:
                 self._arm_timer(slot, interval_ms * 1_000_000)
+        if self.scheduler is not None:
+            self._arm_housekeeping(HOUSEKEEPING_MS * 1_000_000)
 
     def stop(self) -> None:
         """Stop quoting: ``on_stop`` for each strategy, cancel all our orders, shutdown hook."""
@@ -203,7 +218,7 @@ class Engine:
                 self.log.exception(
                     "strategy {strategy_id} raised in on_stop", strategy_id=slot.strategy_id
                 )
-            slot.paused = True
+            slot.pause_reasons.add("stopped")
         self.cancel_all()
         self.running = False
         self.hook.mmhost_shutdown(engine=self)
@@ -232,6 +247,20 @@ class Engine:
 
         self.scheduler.call_later(interval_ns, fire)
 
+    def _arm_housekeeping(self, interval_ns: int) -> None:
+        assert self.scheduler is not None
+
+        def tick() -> None:
+            if self.running:
+                self.housekeeping()
+                self.scheduler.call_later(interval_ns, tick)  # type: ignore[union-attr]
+
+        self.scheduler.call_later(interval_ns, tick)
+
+    def housekeeping(self) -> None:
+        """Periodic safety checks: stale books, breakers, loss limits, the kill file."""
+        self.breakers.check(self.clock.now_ns())
+
     # -- market events (hot path) -----------------------------------------------------------
 
     def on_book_message(self, message: BookMessage) -> None:
@@ -243,15 +272,33 @@ class Engine:
         if not stats.first_event_ns:
             stats.first_event_ns = message.ts_local_ns
         stats.last_event_ns = message.ts_local_ns
-        if not state.book.apply(message):
+        book = state.book
+        if not book.apply(message):
             stats.book_rejected += 1
+            if not book.is_valid and state.strategies:
+                self._book_broken(state, message)
             return
-        self.hook.mmhost_book_updated(book=state.book, message=message, ctx=state.ctx)
-        if not state.book.is_valid:
+        if state.book_paused and book.is_valid:
+            state.book_paused = False
+            self.resume(f"book {message.venue}:{message.symbol} invalid", state.strategies)
+        self.hook.mmhost_book_updated(book=book, message=message, ctx=state.ctx)
+        if not book.is_valid:
             return
         for slot in state.strategies:
             if not slot.paused:
                 self._handle(slot, slot.strategy.on_book, state.book)
+
+    def _book_broken(self, state: InstrumentState, message: BookMessage) -> None:
+        """A gap or a crossed book: quotes priced off it come down until it is resynced."""
+        if state.book_paused:
+            return
+        state.book_paused = True
+        reason = f"book {message.venue}:{message.symbol} invalid"
+        self.pause(reason, state.strategies)
+        venue = self.venues.get(message.venue)
+        resync = getattr(venue, "resync", None)
+        if resync is not None:
+            resync(message.symbol)
 
     def on_trade(self, trade: Trade) -> None:
         state = self.instruments.get((trade.venue, trade.symbol))
@@ -277,6 +324,7 @@ class Engine:
 
     def on_order_update(self, update: OrderUpdate) -> None:
         self.stats.order_updates += 1
+        self.breakers.on_order_update(update)
         order = self.oms.apply_update(update)
         if order is None:
             return
@@ -345,19 +393,69 @@ class Engine:
             except Exception:
                 self.log.exception("work handed to the engine raised")
 
-    def pause(self, reason: str, strategy_id: str | None = None) -> None:
-        """Stop quoting (all strategies, or one) and cancel their orders."""
-        for slot in self.slots.values():
-            if strategy_id is None or slot.strategy_id == strategy_id:
-                slot.paused, slot.paused_reason = True, reason
-        self.cancel_all(strategy_id)
-        self.log.warning("quoting paused: {reason}", reason=reason)
+    def pause(self, reason: str, slots: Iterable[StrategySlot] | None = None) -> int:
+        """Stop quoting (all strategies, or ``slots``) for ``reason`` and cancel their orders.
 
-    def resume(self, reason: str, strategy_id: str | None = None) -> None:
+        Returns how many strategies were newly paused. Pausing twice for the
+        same reason is harmless.
+        """
+        chosen = list(self.slots.values()) if slots is None else list(slots)
+        newly = 0
+        for slot in chosen:
+            if reason not in slot.pause_reasons:
+                newly += 1
+                slot.pause_reasons.add(reason)
+        for slot in chosen:
+            self.cancel_all(slot.strategy_id)
+        if newly:
+            self.log.warning("quoting paused: {reason}", reason=reason)
+        return newly
+
+    def resume(self, reason: str, slots: Iterable[StrategySlot] | None = None) -> int:
+        """Lift ``reason``; a strategy quotes again once no other reason stands."""
+        chosen = list(self.slots.values()) if slots is None else list(slots)
+        lifted = 0
+        for slot in chosen:
+            if reason in slot.pause_reasons:
+                slot.pause_reasons.discard(reason)
+                lifted += 1
+        if lifted:
+            self.log.info("quoting resumed: {reason}", reason=reason)
+        return lifted
+
+    def kill(self, reason: str, *, flatten: bool = False) -> None:
+        """The kill switch: every order off in one round, optionally flatten, then stop."""
+        self.log.warning("kill switch: {reason}", reason=reason)
+        self.pause(f"kill switch: {reason}")
+        if flatten:
+            self.flatten()
+        self.stop_requested = True
+
+    def flatten(self) -> None:
+        """Close every strategy's position with reduce-only market orders (no risk check:
+        closing is what risk wants)."""
         for slot in self.slots.values():
-            if strategy_id is None or slot.strategy_id == strategy_id:
-                slot.paused, slot.paused_reason = False, ""
-        self.log.info("quoting resumed: {reason}", reason=reason)
+            size_lots = slot.ctx.position.size_lots
+            if size_lots == 0:
+                continue
+            take = Take(
+                Side.SELL if size_lots > 0 else Side.BUY,
+                abs(size_lots),
+                "flatten",
+                None,
+                reduce_only=True,
+            )
+            actions = self.oms.diff(
+                slot.strategy_id, slot.ctx.venue, slot.ctx.symbol, Decision(takes=(take,))
+            )
+            self.venues[slot.ctx.venue].submit(actions)
+
+    def net_pnl(self) -> Decimal:
+        """Realised + unrealised - fees over every instrument, marked at mid."""
+        total = Decimal(0)
+        for key, state in self.instruments.items():
+            total += state.position.net_pnl(self.mark_price_ticks(key))
+        return total
 
     # -- decisions ------------------------------------------------------------------------------
 

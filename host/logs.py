@@ -46,6 +46,11 @@ class Redactor:
                 exception.value.args = (scrubbed,)
 
 
+def _stderr_sink(message: str) -> None:
+    # Looked up at each write: tests and tools swap sys.stderr after set-up.
+    sys.stderr.write(message)
+
+
 def setup_logging(
     log_dir: Path | None, level: str = "INFO", *, extra_secrets: Iterable[str] = ()
 ) -> Path | None:
@@ -56,7 +61,14 @@ def setup_logging(
     logger.remove()
     redactor = Redactor([*secret_values(), *extra_secrets])
     logger.configure(patcher=redactor)  # type: ignore[arg-type]
-    logger.add(sys.stderr, level=level, format=CONSOLE_FORMAT, backtrace=False, diagnose=False)
+    logger.add(
+        _stderr_sink,
+        level=level,
+        format=CONSOLE_FORMAT,
+        colorize=sys.stderr.isatty(),
+        backtrace=False,
+        diagnose=False,
+    )
     if log_dir is None:
         return None
     log_dir.mkdir(parents=True, exist_ok=True)

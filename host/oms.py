@@ -106,6 +106,15 @@ class OrderManager:
             o for o in self.orders.values() if o.strategy_id == strategy_id and not o.is_terminal
         ]
 
+    def live_on(self, venue: str, symbol: str) -> list[LiveOrder]:
+        """Live resting orders (quotes) of every strategy on one instrument."""
+        return [
+            order
+            for by_tag in self._by_tag.values()
+            for order in by_tag.values()
+            if order.venue == venue and order.symbol == symbol and not order.is_terminal
+        ]
+
     def open_order_count(self, strategy_id: str) -> int:
         return len(self.live_orders(strategy_id))
 

@@ -191,9 +191,9 @@ class HotReloader:
         )
         self.outcomes.append(outcome)
         if name in self._risk_broken:
+            # Each broken risk plugin holds its own pause reason; lift only this one.
             self._risk_broken.discard(name)
-            if not self._risk_broken:
-                engine.resume(f"risk plugin {name} reloaded cleanly")
+            engine.resume(risk_pause_reason(name))
         logger.bind(plugin=name, path=str(path)).info(
             "reloaded {plugin} in {duration_ms:.1f} ms; strategies swapped: {swapped}",
             plugin=name,
@@ -344,12 +344,16 @@ class HotReloader:
         )
         if self._is_risk_plugin(name) and name not in self._risk_broken:
             self._risk_broken.add(name)
-            self.engine.pause(f"risk plugin {name} failed to reload")
+            self.engine.pause(risk_pause_reason(name))
         return outcome
 
     def _is_risk_plugin(self, name: str) -> bool:
         plugin = self.engine.plugins.pm.get_plugin(name)
         return plugin is not None and hasattr(plugin, RISK_HOOK)
+
+
+def risk_pause_reason(plugin_name: str) -> str:
+    return f"risk plugin {plugin_name} failed to reload"
 
 
 def watched_folders(

@@ -17,10 +17,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from host.hookspecs import hookimpl
-from host.models import Decision, Quote, Take
+from host.models import Decision, Instrument, Quote, Side, Take
 
 if TYPE_CHECKING:
     from host.config import RiskSection
+    from host.engine import Engine
     from host.strategy import Context, Strategy
 
 
@@ -95,10 +96,15 @@ def combine(decision: Decision, verdicts: list[Verdict]) -> Decision:
 
 
 class BuiltinRiskRules:
-    """Order size, price band, position and open-order limits from [risk]."""
+    """Order size, price band, position, self-trade and open-order limits from [risk]."""
 
     def __init__(self, limits: RiskSection) -> None:
         self.limits = limits
+        self.engine: Engine | None = None
+
+    @hookimpl
+    def mmhost_startup(self, engine: Engine) -> None:
+        self.engine = engine
 
     @hookimpl
     def mmhost_check_decision(
@@ -106,52 +112,124 @@ class BuiltinRiskRules:
     ) -> Verdict | None:
         limits = self.limits
         instrument = ctx.instrument
-        book = ctx.book
-        mid = book.mid_ticks() if book is not None else None
-        bad_size: list[str] = []
-        out_of_band: list[str] = []
-        too_long: list[str] = []
-        position_lots = ctx.position.size_lots
-        position_limit = limits.max_position_quote
+        mid = ctx.book.mid_ticks()
+        position_lots = self._symbol_position_lots(ctx)
+        asset_quote = self._asset_position_quote(ctx)
+        crossing_ours = self._self_trade_tags(decision, ctx)
+        refused: dict[str, list[str]] = {}
         for order in (*decision.quotes, *decision.takes):
-            price_ticks = order.price_ticks if order.price_ticks is not None else mid
-            if order.size_lots <= 0 or (price_ticks is not None and price_ticks <= 0):
-                bad_size.append(order.tag)
-                continue
-            if price_ticks is None:
-                continue
-            notional = instrument.notional(int(price_ticks), order.size_lots)
-            if notional > limits.max_order_quote:
-                bad_size.append(order.tag)
-                continue
-            if mid is not None and order.price_ticks is not None:
-                distance_bps = Decimal(abs(order.price_ticks - mid)) / Decimal(mid) * 10_000
-                if distance_bps > limits.price_band_bps:
-                    out_of_band.append(order.tag)
-                    continue
-            after_fill = position_lots + int(order.side) * order.size_lots
-            increases = abs(after_fill) > abs(position_lots)
-            if (
-                increases
-                and not getattr(order, "reduce_only", False)
-                and instrument.notional(int(price_ticks), abs(after_fill)) > position_limit
-            ):
-                too_long.append(order.tag)
-        refused = [
-            (rule, reason, tags)
-            for rule, reason, tags in (
-                ("max_order", "size not positive or above max_order_quote", bad_size),
-                ("price_band", "price further from mid than price_band_bps", out_of_band),
-                ("max_position", "a fill would pass max_position_quote", too_long),
-            )
-            if tags
-        ]
+            rule = self._refusal(order, mid, instrument, position_lots, asset_quote)
+            if rule is None and order.tag in crossing_ours:
+                rule = "self_trade"
+            if rule is not None:
+                refused.setdefault(rule, []).append(order.tag)
         if refused:
             return Verdict(
-                rule=",".join(rule for rule, _, _ in refused),
-                reason="; ".join(f"{reason} ({', '.join(tags)})" for _, reason, tags in refused),
-                tags=frozenset(tag for _, _, tags in refused for tag in tags),
+                rule=",".join(refused),
+                reason="; ".join(
+                    f"{REASONS[rule]} ({', '.join(tags)})" for rule, tags in refused.items()
+                ),
+                tags=frozenset(tag for tags in refused.values() for tag in tags),
             )
         if len(decision.quotes) > limits.max_open_orders:
-            return Verdict("max_open_orders", "more quotes than max_open_orders")
+            return Verdict("max_open_orders", REASONS["max_open_orders"])
         return None
+
+    def _refusal(
+        self,
+        order: Quote | Take,
+        mid: float | None,
+        instrument: Instrument,
+        position_lots: int,
+        asset_quote: Decimal,
+    ) -> str | None:
+        limits = self.limits
+        price_ticks = order.price_ticks if order.price_ticks is not None else mid
+        if order.size_lots <= 0 or (price_ticks is not None and price_ticks <= 0):
+            return "max_order"
+        if price_ticks is None:
+            return None  # a market order with no book to price it: nothing to measure yet
+        price_ticks = int(price_ticks)
+        if instrument.notional(price_ticks, order.size_lots) > limits.max_order_quote:
+            return "max_order"
+        if mid is not None and order.price_ticks is not None:
+            distance_bps = Decimal(abs(order.price_ticks - mid)) / Decimal(mid) * 10_000
+            if distance_bps > limits.price_band_bps:
+                return "price_band"
+        if order.reduce_only:
+            return None
+        signed_lots = int(order.side) * order.size_lots
+        after_lots = position_lots + signed_lots
+        if abs(after_lots) > abs(position_lots) and (
+            instrument.notional(price_ticks, abs(after_lots)) > limits.max_position_quote
+        ):
+            return "max_position"
+        if limits.max_position_asset_quote is not None:
+            after_asset = asset_quote + instrument.notional(price_ticks, 1) * signed_lots
+            if (
+                abs(after_asset) > abs(asset_quote)
+                and abs(after_asset) > limits.max_position_asset_quote
+            ):
+                return "max_position_asset"
+        return None
+
+    def _symbol_position_lots(self, ctx: Context) -> int:
+        """The account's position in this symbol on this venue (all strategies)."""
+        if self.engine is None:
+            return ctx.position.size_lots
+        return self.engine.instruments[(ctx.venue, ctx.symbol)].position.size_lots
+
+    def _asset_position_quote(self, ctx: Context) -> Decimal:
+        """Signed position in this base asset across every venue, valued at each mid."""
+        if self.engine is None or self.limits.max_position_asset_quote is None:
+            return Decimal(0)
+        base = ctx.instrument.base
+        total = Decimal(0)
+        for state in self.engine.instruments.values():
+            if state.instrument.base != base or state.position.size_lots == 0:
+                continue
+            mid = state.book.mid_ticks()
+            if mid is not None:
+                total += state.instrument.notional(1, state.position.size_lots) * Decimal(mid)
+        return total
+
+    def _self_trade_tags(self, decision: Decision, ctx: Context) -> set[str]:
+        """Quotes that would trade against our own orders on this instrument.
+
+        Checked against other strategies' live orders, and within the Decision
+        (a bid at or above its own ask). The strategy's own live orders are
+        about to be replaced by this Decision, so they do not count.
+        """
+        crossing: set[str] = set()
+        bids = [q for q in decision.quotes if q.side is Side.BUY]
+        asks = [q for q in decision.quotes if q.side is Side.SELL]
+        if bids and asks:
+            best_ask = min(q.price_ticks for q in asks)
+            crossing.update(q.tag for q in bids if q.price_ticks >= best_ask)
+        if self.engine is None:
+            return crossing
+        others = [
+            order
+            for order in self.engine.oms.live_on(ctx.venue, ctx.symbol)
+            if order.strategy_id != ctx.strategy_id and order.price_ticks is not None
+        ]
+        for quote in decision.quotes:
+            for order in others:
+                if order.side is quote.side:
+                    continue
+                assert order.price_ticks is not None
+                if (quote.side is Side.BUY and quote.price_ticks >= order.price_ticks) or (
+                    quote.side is Side.SELL and quote.price_ticks <= order.price_ticks
+                ):
+                    crossing.add(quote.tag)
+        return crossing
+
+
+REASONS = {
+    "max_order": "size not positive or above max_order_quote",
+    "price_band": "price further from mid than price_band_bps",
+    "max_position": "a fill would pass max_position_quote",
+    "max_position_asset": "a fill would pass max_position_asset_quote across venues",
+    "self_trade": "would trade against our own order",
+    "max_open_orders": "more quotes than max_open_orders",
+}

@@ -77,6 +77,14 @@ def build_runtime(
     clock = SimClock()
     scheduler = Scheduler(clock)
     engine = Engine(config, plugins, clock, scheduler, raise_strategy_errors=raise_strategy_errors)
+    if config.risk.kill_file is not None:
+        kill_file = resolve_path(config, config.risk.kill_file)
+        if kill_file.exists():
+            raise ConfigError(
+                f"{source}: risk.kill_file = {str(kill_file)!r} exists: the kill switch is "
+                "engaged; delete the file to start"
+            )
+        engine.breakers.kill_file = kill_file
     plugins.pm.register(BuiltinRiskRules(config.risk), name="builtin-risk")
 
     sim_venues: dict[str, SimVenue] = {}

@@ -77,6 +77,8 @@ def run_replay(
                     time.sleep(lag_s)
             if engine.pending:
                 engine.run_pending()
+            if engine.stop_requested:
+                break
             venue = sim_venues.get(event.venue)
             if venue is not None:
                 venue.on_market(event)

@@ -24,7 +24,8 @@ Conventions (Bybit V5's, where Bybit has one):
   string) and ``reject_reason`` (its retMsg). For a new order the status is
   Rejected. **A refused cancel or amend never changes the order's status**:
   the OrderUpdate carries the order's real current status (Filled, Cancelled,
-  New ...; Unknown for an id we never saw) with ``reject_code="110001"``
+  New ...; Unknown for an id we never accepted: a Rejected order never
+  existed at the venue) with ``reject_code="110001"``
   ``reject_reason="order not exists or too late to cancel"`` (or ``replace``
   for an amend). Consumers must read reject_code, not status, to learn that a
   request failed.

@@ -63,6 +63,7 @@ class SimVenue:
                 maker_fee_rate=config.maker_fee_bps * BPS,
                 taker_fee_rate=config.taker_fee_bps * BPS,
                 queue_model=queue_model_class(),
+                balance_quote=config.balance_quote,
             )
             for symbol, instrument in instruments.items()
         }
