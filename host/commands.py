@@ -67,6 +67,7 @@ def _speed(text: str) -> float | str:
 def _run(args: argparse.Namespace) -> int:
     from host.backtest.runner import ReplayProgress, merge_feeds, run_replay
     from host.engine import StrategyError
+    from host.journal import JournalError
     from host.logs import setup_logging
     from host.runtime import build_runtime, resolve_path
 
@@ -79,6 +80,9 @@ def _run(args: argparse.Namespace) -> int:
         runtime = build_runtime(config, raise_strategy_errors=config.host.mode == "backtest")
     except ConfigError as error:
         return config_error(error)
+    except JournalError as error:
+        print(f"journal error: {error}", file=sys.stderr)
+        return ExitCode.FAILURE
     for failure in runtime.plugins.failures:
         print(f"plugin {failure.name} failed to load: {failure.error}", file=sys.stderr)
 

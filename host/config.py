@@ -49,7 +49,11 @@ class HostSection(StrictModel):
     )
     data_dir: Path = Field(Path("var/data"), description="Where recordings and caches go.")
     log_dir: Path = Field(Path("var/log"), description="JSON-lines log files.")
-    journal: Path = Field(Path("var/journal.db"), description="The sqlite journal.")
+    journal: Path | None = Field(
+        Path("var/journal.db"),
+        description="The sqlite journal of orders, fills, positions and state; an empty "
+        "string turns journaling off (not advised outside tests and backtests).",
+    )
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Console log level; the JSON file always gets DEBUG and above."
     )
@@ -75,6 +79,11 @@ class HostSection(StrictModel):
     duration_s: float | None = Field(
         None, description="Stop after this many seconds (market time when replaying)."
     )
+
+    @field_validator("journal", mode="before")
+    @classmethod
+    def _empty_journal_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("speed")
     @classmethod

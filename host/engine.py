@@ -22,7 +22,20 @@ from loguru import logger
 from host.book import OrderBook
 from host.breakers import HOUSEKEEPING_MS, CircuitBreakers
 from host.clock import Clock, Scheduler
-from host.models import BookMessage, Decision, Fill, Instrument, OrderUpdate, Side, Take, Trade
+from host.journal import Journal, JournalError, OrderIntent
+from host.models import (
+    BookMessage,
+    CancelOrder,
+    Decision,
+    Fill,
+    Instrument,
+    NewOrder,
+    OrderAction,
+    OrderUpdate,
+    Side,
+    Take,
+    Trade,
+)
 from host.oms import OrderManager
 from host.portfolio import Position
 from host.risk import RiskEvent, Verdict, combine
@@ -127,6 +140,11 @@ class Engine:
         self.pending: deque[Callable[[], Any]] = deque()
         # Set by kill(); the driver (replay loop or live loop) stops when it sees it.
         self.stop_requested = False
+        self.is_shut_down = False
+        self.started = False
+        # The journal, when configured: order intents are written before they are sent.
+        self.journal: Journal | None = None
+        self.plugin_fingerprint = plugins.fingerprint()
         self.breakers = CircuitBreakers(self, config.risk)
         self.log = logger.bind(component="engine")
 
@@ -195,7 +213,7 @@ class Engine:
         """Start venues, fire ``mmhost_startup``, call every ``on_start``, arm timers."""
         if self.running:
             return
-        self.running = True
+        self.running = self.started = True
         for venue in self.venues.values():
             venue.start()
         self.hook.mmhost_startup.call_historic(kwargs={"engine": self})
@@ -208,7 +226,11 @@ class Engine:
             self._arm_housekeeping(HOUSEKEEPING_MS * 1_000_000)
 
     def stop(self) -> None:
-        """Stop quoting: ``on_stop`` for each strategy, cancel all our orders, shutdown hook."""
+        """Stop quoting: ``on_stop`` for each strategy, cancel all our orders.
+
+        The venues' answers to those cancels still arrive after this; call
+        ``shutdown`` once they have (the driver waits one round trip).
+        """
         if not self.running:
             return
         for slot in self.slots.values():
@@ -221,6 +243,15 @@ class Engine:
             slot.pause_reasons.add("stopped")
         self.cancel_all()
         self.running = False
+        if self.journal is not None:
+            for slot in self.slots.values():
+                self.journal.save_strategy_state(slot.strategy_id, slot.strategy.on_save())
+
+    def shutdown(self) -> None:
+        """After ``stop`` and the last answers: fire ``mmhost_shutdown``, stop the venues."""
+        if self.is_shut_down or not self.started:
+            return
+        self.is_shut_down = True
         self.hook.mmhost_shutdown(engine=self)
         for venue in self.venues.values():
             venue.stop()
@@ -232,8 +263,39 @@ class Engine:
         for action in actions:
             by_venue[self.oms.orders[action.order_link_id].venue].append(action)
         for venue_name, venue_actions in by_venue.items():
-            self.venues[venue_name].submit(venue_actions)
+            self.send(venue_name, venue_actions)
         return len(actions)
+
+    def send(self, venue_name: str, actions: list[OrderAction]) -> bool:
+        """Journal the new orders' ids, then hand the actions to the venue.
+
+        An order whose id is not durable is never sent: if the journal fails,
+        nothing goes out and quoting pauses (cancels still go: they only
+        reduce risk).
+        """
+        if self.journal is not None:
+            now_ns = self.clock.now_ns()
+            intents = [
+                OrderIntent.from_order(
+                    self.oms.orders[a.order_link_id], now_ns, reduce_only=a.reduce_only
+                )
+                for a in actions
+                if isinstance(a, NewOrder)
+            ]
+            if intents:
+                try:
+                    self.journal.record_orders_sent(intents)
+                except JournalError:
+                    self.log.exception("journal failed: new orders not sent, quoting paused")
+                    cancels = [a for a in actions if isinstance(a, CancelOrder)]
+                    for intent in intents:
+                        self.oms.forget(intent.order_link_id)
+                    if cancels:
+                        self.venues[venue_name].submit(cancels)
+                    self.pause("journal failed")
+                    return False
+        self.venues[venue_name].submit(actions)
+        return True
 
     def _arm_timer(self, slot: StrategySlot, interval_ns: int) -> None:
         assert self.scheduler is not None
@@ -350,7 +412,13 @@ class Engine:
             self.stats.duplicate_fills += 1
             return
         if not fill.strategy:
-            fill = msgspec.structs.replace(fill, strategy=order.strategy_id)
+            slot = self.slots.get(order.strategy_id)
+            code_hash = slot.content_hash[:16] if slot is not None else ""
+            fill = msgspec.structs.replace(
+                fill,
+                strategy=order.strategy_id,
+                strategy_version=f"{code_hash};{self.plugin_fingerprint}",
+            )
         self.stats.fills += 1
         self.fills.append(fill)
         state = self.instruments[(fill.venue, fill.symbol)]
@@ -448,7 +516,7 @@ class Engine:
             actions = self.oms.diff(
                 slot.strategy_id, slot.ctx.venue, slot.ctx.symbol, Decision(takes=(take,))
             )
-            self.venues[slot.ctx.venue].submit(actions)
+            self.send(slot.ctx.venue, actions)
 
     def net_pnl(self) -> Decimal:
         """Realised + unrealised - fees over every instrument, marked at mid."""
@@ -492,7 +560,7 @@ class Engine:
             decision = combine(decision, verdicts)
         actions = self.oms.diff(slot.strategy_id, ctx.venue, ctx.symbol, decision)
         if actions:
-            self.venues[ctx.venue].submit(actions)
+            self.send(ctx.venue, actions)
 
     def _judge(self, decision: Decision, slot: StrategySlot) -> list[Verdict]:
         try:

@@ -262,6 +262,9 @@ class Fill(msgspec.Struct, frozen=True):
     is_maker: bool
     ts_ns: int
     strategy: str = ""
+    # Which code produced it: the strategy file's hash and the plugin set
+    # (``<sha256 prefix>;<plugin fingerprint>``), stamped by the engine.
+    strategy_version: str = ""
 
 
 class Signal(msgspec.Struct, frozen=True):

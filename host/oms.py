@@ -271,6 +271,15 @@ class OrderManager:
             order.status = OrderStatus.PARTIALLY_FILLED
         return order
 
+    def forget(self, order_link_id: str) -> None:
+        """Drop an order that was never sent (its id could not be journaled)."""
+        order = self.orders.pop(order_link_id, None)
+        if order is not None:
+            by_tag = self._by_tag.get(order.strategy_id, {})
+            if by_tag.get(order.tag) is order:
+                del by_tag[order.tag]
+            self.orders_sent -= 1
+
     def forget_terminal(self, keep_last: int = 10_000) -> None:
         """Drop the oldest terminal orders so memory stays flat on long runs."""
         terminal = [key for key, order in self.orders.items() if order.is_terminal]

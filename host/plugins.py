@@ -39,6 +39,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "host.venues.sim",
     "host.commands",
     "host.marketdata.commands",
+    "host.journal_commands",
 )
 
 # Module names of folder plugins live under this prefix, so two files with the
@@ -271,6 +272,18 @@ class PluginHost:
         for factories in reversed(self.pm.hook.mmhost_register_venues()):
             found.update(factories or {})
         return found
+
+    def fingerprint(self) -> str:
+        """A short hash of which plugins run at which version or content hash.
+
+        Stamped on every fill, so a fill can be traced to the code that made it.
+        """
+        parts = sorted(
+            f"{r.name}={r.version or r.content_hash or 'builtin'}"
+            for r in self.records
+            if not r.error
+        )
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
     def missing(self, required: Iterable[str]) -> list[str]:
         loaded = {record.name for record in self.records if not record.error}

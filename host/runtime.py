@@ -17,6 +17,7 @@ from host.clock import Scheduler, SimClock
 from host.config import Config, ConfigError, describe_validation_error
 from host.engine import Engine
 from host.instruments import UnknownInstrumentError, lookup
+from host.journal import Journal, JournalPlugin
 from host.models import BookMessage, Instrument, Trade
 from host.plugins import PluginHost, build_plugin_host
 from host.risk import BuiltinRiskRules
@@ -130,6 +131,9 @@ def build_runtime(
         (instrument,) = instruments.values()
         feeds.append(open_feed(paths, instrument))
 
+    strategy_hashes = {
+        name: record.content_hash or "" for record in plugins.records for name in record.strategies
+    }
     for index, strategy_config in enumerate(config.strategies):
         key = f"strategies[{index}]"
         strategy_class = strategies.get(strategy_config.name)
@@ -144,7 +148,7 @@ def build_runtime(
             raise ConfigError(
                 describe_validation_error(error, source or "<config>", (key, "params"))
             ) from None
-        engine.add_strategy(
+        slot = engine.add_strategy(
             strategy_config.instance_id,
             strategy_class,
             strategy_config.venue,
@@ -152,7 +156,22 @@ def build_runtime(
             params,
             strategy_config.params,
         )
+        slot.content_hash = strategy_hashes.get(strategy_config.name, "")
+    if config.host.journal is not None:
+        open_journal(engine, resolve_path(config, config.host.journal))
     return Runtime(config, plugins, engine, scheduler, sim_venues, feeds)
+
+
+def open_journal(engine: Engine, path: Path) -> Journal:
+    """Open the journal and let the engine write through it.
+
+    A corrupt or locked file raises JournalError naming the file: the host
+    does not start without a working journal when one is configured.
+    """
+    journal = Journal(path, instruments=[state.instrument for state in engine.instruments.values()])
+    engine.journal = journal
+    engine.plugins.pm.register(JournalPlugin(journal), name="journal")
+    return journal
 
 
 def open_feed(paths: list[Path], instrument: Instrument) -> Iterator[BookMessage | Trade]:

@@ -26,7 +26,14 @@ BUNDLED_RECORDING = [
 ]
 
 BASE_CONFIG: dict[str, Any] = {
-    "host": {"mode": "backtest", "desk": "test", "plugin_dirs": [], "strategy_dirs": []},
+    # No journal by default: tests that want one give it a path in tmp_path.
+    "host": {
+        "mode": "backtest",
+        "desk": "test",
+        "plugin_dirs": [],
+        "strategy_dirs": [],
+        "journal": "",
+    },
     "venues": [
         {
             "name": "sim",

@@ -95,3 +95,4 @@ def run_replay(
             scheduler.run_until(last_ns + DRAIN_NS // 2)
             engine.stop()
             scheduler.run_until(clock.now_ns() + DRAIN_NS // 2)
+        engine.shutdown()
