@@ -1,21 +1,21 @@
 """Positions and PnL from fills, exact.
 
 Linear contracts and spot: PnL is in the quote currency, ``qty * (exit - entry)``.
-The cost basis is an exact Fraction of tick-lot units, so average-price
-accounting never rounds; Decimal comes out only when a figure is reported.
+Amounts are kept in tick*lot units. Opening a position adds integers; only
+a partial close divides (average cost), and that division is done in a
+60-digit Decimal context: the rounding sits some 40 digits below a cent,
+and the numbers stay the same size however long the position stays open
+(an exact Fraction would grow without bound).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from decimal import Decimal
-from fractions import Fraction
+from dataclasses import dataclass
+from decimal import Context, Decimal
 
 from host.models import Fill, Instrument
 
-
-def fraction_to_decimal(value: Fraction) -> Decimal:
-    return Decimal(value.numerator) / Decimal(value.denominator)
+WIDE = Context(prec=60)
 
 
 @dataclass(slots=True)
@@ -28,8 +28,8 @@ class Position:
 
     instrument: Instrument
     size_lots: int = 0
-    open_cost: Fraction = field(default_factory=Fraction)  # signed, like size_lots
-    realized: Fraction = field(default_factory=Fraction)
+    open_cost: Decimal = Decimal(0)  # signed, like size_lots
+    realized: Decimal = Decimal(0)
     fees: Decimal = Decimal(0)
     fill_count: int = 0
     volume_lots: int = 0
@@ -39,23 +39,28 @@ class Position:
     def apply_fill(self, fill: Fill) -> None:
         signed_lots = int(fill.side) * fill.size_lots
         price = fill.price_ticks
+        wide = WIDE
         if self.size_lots == 0 or (self.size_lots > 0) == (signed_lots > 0):
             self.size_lots += signed_lots
-            self.open_cost += signed_lots * price
+            self.open_cost = wide.add(self.open_cost, signed_lots * price)
         else:
             closing = min(abs(signed_lots), abs(self.size_lots))
             direction = 1 if self.size_lots > 0 else -1
-            entry = self.open_cost / self.size_lots
-            self.realized += closing * (price - entry) * direction
-            self.open_cost -= entry * closing * direction
+            # The part of the cost basis leaving with the closed lots.
+            closed_cost = wide.divide(wide.multiply(self.open_cost, closing), abs(self.size_lots))
+            # Long: sold closing lots at price; short: bought them back.
+            self.realized = wide.add(
+                self.realized, wide.subtract(direction * closing * price, closed_cost)
+            )
+            self.open_cost = wide.subtract(self.open_cost, closed_cost)
             self.size_lots -= closing * direction
             opening = abs(signed_lots) - closing
             if opening:
                 # The fill went through zero: the rest opens the other way.
                 self.size_lots = -direction * opening
-                self.open_cost = Fraction(-direction * opening * price)
+                self.open_cost = Decimal(-direction * opening * price)
             elif self.size_lots == 0:
-                self.open_cost = Fraction(0)
+                self.open_cost = Decimal(0)
         self.fees += fill.fee
         self.fill_count += 1
         self.maker_fill_count += fill.is_maker
@@ -75,18 +80,19 @@ class Position:
     def avg_price(self) -> Decimal | None:
         if self.size_lots == 0:
             return None
-        return fraction_to_decimal(self.open_cost / self.size_lots) * self.instrument.tick_size
+        return WIDE.divide(self.open_cost, self.size_lots) * self.instrument.tick_size
 
     def realized_pnl(self) -> Decimal:
         """Realised trading PnL in quote currency, before fees."""
-        return fraction_to_decimal(self.realized) * self.unit
+        return self.realized * self.unit
 
     def unrealized_pnl(self, mark_price_ticks: float | int | None) -> Decimal:
         """Open PnL at ``mark_price_ticks`` (mid when it is a half tick)."""
         if self.size_lots == 0 or mark_price_ticks is None:
             return Decimal(0)
-        mark = Fraction(mark_price_ticks)
-        return fraction_to_decimal(self.size_lots * mark - self.open_cost) * self.unit
+        # A float mark is a mid: an integer or a half tick, both exact in binary.
+        mark = Decimal(mark_price_ticks)
+        return WIDE.subtract(WIDE.multiply(mark, self.size_lots), self.open_cost) * self.unit
 
     def net_pnl(self, mark_price_ticks: float | int | None) -> Decimal:
         """Realised + unrealised - fees."""

@@ -69,3 +69,15 @@ def test_total_pnl_equals_cash_flow_plus_mark_value(
     assert abs(total - Decimal(expected.numerator) / Decimal(expected.denominator)) < Decimal(
         "1e-15"
     )
+
+
+def test_cost_basis_stays_small_on_a_position_that_never_goes_flat() -> None:
+    """Average-cost division must not grow the numbers (an exact Fraction would)."""
+    position = Position(BTC)
+    position.apply_fill(fill(Side.BUY, 600_000, 1_000))
+    for step in range(5_000):
+        position.apply_fill(fill(Side.SELL, 600_000 + step % 7, 3))
+        position.apply_fill(fill(Side.BUY, 600_000 - step % 11, 3))
+    assert position.size_lots == 1_000
+    assert len(str(position.open_cost)) < 80
+    assert len(str(position.realized)) < 80
