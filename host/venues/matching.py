@@ -241,8 +241,10 @@ class MatchingEngine:
         self._conditionals: dict[str, _Conditional] = {}
         # Per trigger source: lowest rising trigger, highest falling trigger,
         # so a trade that fires nothing costs two comparisons.
-        self._rising_min_ticks = {TriggerBy.LAST_PRICE: _NO_PRICE_ABOVE,
-                                  TriggerBy.MARK_PRICE: _NO_PRICE_ABOVE}
+        self._rising_min_ticks = {
+            TriggerBy.LAST_PRICE: _NO_PRICE_ABOVE,
+            TriggerBy.MARK_PRICE: _NO_PRICE_ABOVE,
+        }
         self._falling_max_ticks = {TriggerBy.LAST_PRICE: -1, TriggerBy.MARK_PRICE: -1}
 
         self._sequence = 0
@@ -400,7 +402,11 @@ class MatchingEngine:
         return events
 
     def _trade_hits(
-        self, side: Side, price_ticks: int, size_lots: int, ts_ns: int,
+        self,
+        side: Side,
+        price_ticks: int,
+        size_lots: int,
+        ts_ns: int,
         events: list[OrderUpdate | Fill],
     ) -> None:
         """A trade whose taker is on the other side of our ``side`` orders."""
@@ -468,7 +474,10 @@ class MatchingEngine:
         return events
 
     def _place_checked(
-        self, order: NewOrder, ts_ns: int, events: list[OrderUpdate | Fill],
+        self,
+        order: NewOrder,
+        ts_ns: int,
+        events: list[OrderUpdate | Fill],
         venue_order_id: str | None,
     ) -> None:
         side = order.side
@@ -476,10 +485,14 @@ class MatchingEngine:
         if order.reduce_only:
             reducible_lots = self._reducible_lots(side)
             if reducible_lots == 0:
-                events.append(self._rejected(
-                    order, ts_ns, CODE_REDUCE_ONLY_SAME_SIDE,
-                    "reduce-only order has same side with current position",
-                ))
+                events.append(
+                    self._rejected(
+                        order,
+                        ts_ns,
+                        CODE_REDUCE_ONLY_SAME_SIDE,
+                        "reduce-only order has same side with current position",
+                    )
+                )
                 return
             # Bybit shrinks a reduce-only order to the position instead of refusing it.
             size_lots = min(size_lots, reducible_lots)
@@ -503,15 +516,15 @@ class MatchingEngine:
             end_reason = REASON_NO_IMMEDIATE_QTY
 
         if self.initial_balance_quote is not None and not order.reduce_only:
-            margin_quote = sum(
-                (self._notional(price, lots) for price, lots in plan), Decimal(0)
-            )
+            margin_quote = sum((self._notional(price, lots) for price, lots in plan), Decimal(0))
             if time_in_force in _RESTING_TIME_IN_FORCES and limit_ticks is not None:
                 margin_quote += self._notional(limit_ticks, size_lots - take_lots)
             if margin_quote / self.leverage > self.available_balance_quote:
-                events.append(self._rejected(
-                    order, ts_ns, CODE_INSUFFICIENT_BALANCE, "ab not enough for new order"
-                ))
+                events.append(
+                    self._rejected(
+                        order, ts_ns, CODE_INSUFFICIENT_BALANCE, "ab not enough for new order"
+                    )
+                )
                 return
 
         state = self._new_state(order, size_lots, ts_ns, venue_order_id)
@@ -566,19 +579,28 @@ class MatchingEngine:
         if pending is not None:
             # Bybit can amend a conditional's trigger; the simulator cannot (yet).
             inner = pending.conditional.order
-            events.append(OrderUpdate(
-                venue=self.venue, symbol=self.symbol, order_link_id=amend.order_link_id,
-                status=UNTRIGGERED, ts_ns=ts_ns, side=inner.side,
-                price_ticks=inner.price_ticks, size_lots=inner.size_lots,
-                reject_code=CODE_INVALID_REQUEST,
-                reject_reason="amending an untriggered conditional order is not simulated",
-                venue_order_id=pending.venue_order_id,
-            ))
+            events.append(
+                OrderUpdate(
+                    venue=self.venue,
+                    symbol=self.symbol,
+                    order_link_id=amend.order_link_id,
+                    status=UNTRIGGERED,
+                    ts_ns=ts_ns,
+                    side=inner.side,
+                    price_ticks=inner.price_ticks,
+                    size_lots=inner.size_lots,
+                    reject_code=CODE_INVALID_REQUEST,
+                    reject_reason="amending an untriggered conditional order is not simulated",
+                    venue_order_id=pending.venue_order_id,
+                )
+            )
             return events
         if state is None:
-            events.append(self._not_open(
-                amend.order_link_id, ts_ns, "order not exists or too late to replace"
-            ))
+            events.append(
+                self._not_open(
+                    amend.order_link_id, ts_ns, "order not exists or too late to replace"
+                )
+            )
             return events
         refusal: tuple[str, str] | None = None
         new_size_lots = amend.size_lots
@@ -595,15 +617,15 @@ class MatchingEngine:
             reducible_lots = self._reducible_lots(state.side)
             new_size_lots = min(new_size_lots, state.filled_lots + reducible_lots)
         if refusal is None and self.initial_balance_quote is not None and not state.reduce_only:
-            extra_quote = (
-                self._notional(amend.price_ticks, new_size_lots - state.filled_lots)
-                - self._notional(state.price_ticks, state.size_lots - state.filled_lots)
-            )
+            extra_quote = self._notional(
+                amend.price_ticks, new_size_lots - state.filled_lots
+            ) - self._notional(state.price_ticks, state.size_lots - state.filled_lots)
             if extra_quote > 0 and extra_quote / self.leverage > self.available_balance_quote:
                 refusal = (CODE_INSUFFICIENT_BALANCE, "ab not enough for new order")
         if refusal is not None:
-            events.append(self._update(state, ts_ns, reject_code=refusal[0],
-                                       reject_reason=refusal[1]))
+            events.append(
+                self._update(state, ts_ns, reject_code=refusal[0], reject_reason=refusal[1])
+            )
             return events
 
         if amend.price_ticks != state.price_ticks:
@@ -641,40 +663,63 @@ class MatchingEngine:
             refusal = (CODE_INVALID_REQUEST, f"unknown triggerBy {conditional.trigger_by!r}")
         if refusal is None:
             current_ticks = (
-                self.last_price_ticks if conditional.trigger_by == TriggerBy.LAST_PRICE
+                self.last_price_ticks
+                if conditional.trigger_by == TriggerBy.LAST_PRICE
                 else self.mark_price_ticks
             )
             if current_ticks is not None:
-                if (conditional.trigger_direction is TriggerDirection.RISING
-                        and trigger_ticks <= current_ticks):
-                    refusal = (CODE_INVALID_REQUEST,
-                               f"expect Rising, but trigger_price[{trigger_ticks}] "
-                               f"<= current[{current_ticks}]")
-                elif (conditional.trigger_direction is TriggerDirection.FALLING
-                        and trigger_ticks >= current_ticks):
-                    refusal = (CODE_INVALID_REQUEST,
-                               f"expect Falling, but trigger_price[{trigger_ticks}] "
-                               f">= current[{current_ticks}]")
+                if (
+                    conditional.trigger_direction is TriggerDirection.RISING
+                    and trigger_ticks <= current_ticks
+                ):
+                    refusal = (
+                        CODE_INVALID_REQUEST,
+                        f"expect Rising, but trigger_price[{trigger_ticks}] "
+                        f"<= current[{current_ticks}]",
+                    )
+                elif (
+                    conditional.trigger_direction is TriggerDirection.FALLING
+                    and trigger_ticks >= current_ticks
+                ):
+                    refusal = (
+                        CODE_INVALID_REQUEST,
+                        f"expect Falling, but trigger_price[{trigger_ticks}] "
+                        f">= current[{current_ticks}]",
+                    )
         if refusal is not None:
             return [self._rejected(order, ts_ns, *refusal)]
         venue_order_id = self._next_id()
         self._conditionals[order.order_link_id] = _Conditional(conditional, venue_order_id)
         self._refresh_triggers()
-        return [OrderUpdate(
-            venue=self.venue, symbol=self.symbol, order_link_id=order.order_link_id,
-            status=UNTRIGGERED, ts_ns=ts_ns, side=order.side, price_ticks=order.price_ticks,
-            size_lots=order.size_lots, venue_order_id=venue_order_id,
-        )]
+        return [
+            OrderUpdate(
+                venue=self.venue,
+                symbol=self.symbol,
+                order_link_id=order.order_link_id,
+                status=UNTRIGGERED,
+                ts_ns=ts_ns,
+                side=order.side,
+                price_ticks=order.price_ticks,
+                size_lots=order.size_lots,
+                venue_order_id=venue_order_id,
+            )
+        ]
 
     def open_orders(self) -> list[OpenOrder]:
         """Our resting orders, oldest first, with their queue position."""
         return [
             OpenOrder(
-                order_link_id=state.order_link_id, venue_order_id=state.venue_order_id,
-                side=state.side, price_ticks=state.price_ticks, size_lots=state.size_lots,
-                filled_lots=state.filled_lots, queue_ahead_lots=state.queue_ahead_lots,
-                time_in_force=state.time_in_force, reduce_only=state.reduce_only,
-                status=state.status, priority_ts_ns=state.priority_ts_ns,
+                order_link_id=state.order_link_id,
+                venue_order_id=state.venue_order_id,
+                side=state.side,
+                price_ticks=state.price_ticks,
+                size_lots=state.size_lots,
+                filled_lots=state.filled_lots,
+                queue_ahead_lots=state.queue_ahead_lots,
+                time_in_force=state.time_in_force,
+                reduce_only=state.reduce_only,
+                status=state.status,
+                priority_ts_ns=state.priority_ts_ns,
             )
             for state in self._orders.values()
         ]
@@ -727,26 +772,35 @@ class MatchingEngine:
         if order.size_lots <= 0:
             return CODE_INVALID_REQUEST, f"qty {order.size_lots} lots must be positive"
         if order.size_lots < self.instrument.min_qty_lots:
-            return (CODE_INVALID_REQUEST,
-                    f"qty {order.size_lots} lots below minimum {self.instrument.min_qty_lots}")
+            return (
+                CODE_INVALID_REQUEST,
+                f"qty {order.size_lots} lots below minimum {self.instrument.min_qty_lots}",
+            )
         if order.time_in_force not in TIME_IN_FORCES:
-            return (CODE_INVALID_REQUEST,
-                    f"timeInForce {order.time_in_force!r}: expected GTC, PostOnly, IOC or FOK")
+            return (
+                CODE_INVALID_REQUEST,
+                f"timeInForce {order.time_in_force!r}: expected GTC, PostOnly, IOC or FOK",
+            )
         if order.price_ticks is None:
             if order.time_in_force == "PostOnly":
                 return CODE_INVALID_REQUEST, "market order cannot be PostOnly"
             return None
         if order.price_ticks <= 0:
             return CODE_INVALID_REQUEST, f"price {order.price_ticks} ticks must be positive"
-        if (not order.reduce_only and self.instrument.min_notional
-                and self._notional(order.price_ticks, order.size_lots)
-                < self.instrument.min_notional):
+        if (
+            not order.reduce_only
+            and self.instrument.min_notional
+            and self._notional(order.price_ticks, order.size_lots) < self.instrument.min_notional
+        ):
             return CODE_BELOW_MIN_NOTIONAL, "order does not meet minimum order value"
         return None
 
     def _is_known(self, order_link_id: str) -> bool:
-        return (order_link_id in self._orders or order_link_id in self._finished
-                or order_link_id in self._conditionals)
+        return (
+            order_link_id in self._orders
+            or order_link_id in self._finished
+            or order_link_id in self._conditionals
+        )
 
     def _crosses(self, side: Side, price_ticks: int) -> bool:
         if side is Side.BUY:
@@ -764,8 +818,9 @@ class MatchingEngine:
             prices = sorted(p for p in book if limit_ticks is None or p <= limit_ticks)
         else:
             book = self._bid_book
-            prices = sorted((p for p in book if limit_ticks is None or p >= limit_ticks),
-                            reverse=True)
+            prices = sorted(
+                (p for p in book if limit_ticks is None or p >= limit_ticks), reverse=True
+            )
         plan: list[tuple[int, int]] = []
         remaining_lots = size_lots
         for price_ticks in prices:
@@ -777,7 +832,10 @@ class MatchingEngine:
         return plan
 
     def _take(
-        self, state: _Order, plan: list[tuple[int, int]], ts_ns: int,
+        self,
+        state: _Order,
+        plan: list[tuple[int, int]],
+        ts_ns: int,
         events: list[OrderUpdate | Fill],
     ) -> None:
         """Execute a planned walk: consume our book copy, fill ``state`` as taker."""
@@ -841,7 +899,13 @@ class MatchingEngine:
             self._enforce_reduce_only(ts_ns, events)
 
     def _execute(
-        self, state: _Order, price_ticks: int, lots: int, *, is_maker: bool, ts_ns: int,
+        self,
+        state: _Order,
+        price_ticks: int,
+        lots: int,
+        *,
+        is_maker: bool,
+        ts_ns: int,
         events: list[OrderUpdate | Fill],
     ) -> None:
         """Book one execution: order state, position, PnL, fee, Fill event."""
@@ -851,11 +915,20 @@ class MatchingEngine:
         state.status = OrderStatus.PARTIALLY_FILLED
         self.fees_quote += fee_quote
         self._update_position(int(state.side) * lots, price_ticks)
-        events.append(Fill(
-            venue=self.venue, symbol=self.symbol, order_link_id=state.order_link_id,
-            exec_id=self._next_id(), side=state.side, price_ticks=price_ticks, size_lots=lots,
-            fee=fee_quote, is_maker=is_maker, ts_ns=ts_ns,
-        ))
+        events.append(
+            Fill(
+                venue=self.venue,
+                symbol=self.symbol,
+                order_link_id=state.order_link_id,
+                exec_id=self._next_id(),
+                side=state.side,
+                price_ticks=price_ticks,
+                size_lots=lots,
+                fee=fee_quote,
+                is_maker=is_maker,
+                ts_ns=ts_ns,
+            )
+        )
 
     def _update_position(self, signed_lots: int, price_ticks: int) -> None:
         position = self.position_lots
@@ -874,7 +947,8 @@ class MatchingEngine:
                 self._notional(price_ticks, closed_lots) - closed_cost
             ) * direction
             self.position_cost_quote = (
-                self.position_cost_quote - closed_cost
+                self.position_cost_quote
+                - closed_cost
                 + self._notional(price_ticks, lots - closed_lots)
             )
         self.position_lots = position + signed_lots
@@ -903,8 +977,10 @@ class MatchingEngine:
         self, trigger_by: str, price_ticks: int, ts_ns: int, events: list[OrderUpdate | Fill]
     ) -> None:
         fired = [
-            pending for pending in self._conditionals.values()
-            if pending.conditional.trigger_by == trigger_by and (
+            pending
+            for pending in self._conditionals.values()
+            if pending.conditional.trigger_by == trigger_by
+            and (
                 price_ticks >= pending.conditional.trigger_price_ticks
                 if pending.conditional.trigger_direction is TriggerDirection.RISING
                 else price_ticks <= pending.conditional.trigger_price_ticks
@@ -913,22 +989,36 @@ class MatchingEngine:
         for pending in fired:
             order = pending.conditional.order
             del self._conditionals[order.order_link_id]
-            events.append(OrderUpdate(
-                venue=self.venue, symbol=self.symbol, order_link_id=order.order_link_id,
-                status=TRIGGERED, ts_ns=ts_ns, side=order.side, price_ticks=order.price_ticks,
-                size_lots=order.size_lots, venue_order_id=pending.venue_order_id,
-            ))
+            events.append(
+                OrderUpdate(
+                    venue=self.venue,
+                    symbol=self.symbol,
+                    order_link_id=order.order_link_id,
+                    status=TRIGGERED,
+                    ts_ns=ts_ns,
+                    side=order.side,
+                    price_ticks=order.price_ticks,
+                    size_lots=order.size_lots,
+                    venue_order_id=pending.venue_order_id,
+                )
+            )
             self._place_checked(order, ts_ns, events, venue_order_id=pending.venue_order_id)
         self._refresh_triggers()
 
     def _refresh_triggers(self) -> None:
         for trigger_by in (TriggerBy.LAST_PRICE, TriggerBy.MARK_PRICE):
-            rising = [c.conditional.trigger_price_ticks for c in self._conditionals.values()
-                      if c.conditional.trigger_by == trigger_by
-                      and c.conditional.trigger_direction is TriggerDirection.RISING]
-            falling = [c.conditional.trigger_price_ticks for c in self._conditionals.values()
-                       if c.conditional.trigger_by == trigger_by
-                       and c.conditional.trigger_direction is TriggerDirection.FALLING]
+            rising = [
+                c.conditional.trigger_price_ticks
+                for c in self._conditionals.values()
+                if c.conditional.trigger_by == trigger_by
+                and c.conditional.trigger_direction is TriggerDirection.RISING
+            ]
+            falling = [
+                c.conditional.trigger_price_ticks
+                for c in self._conditionals.values()
+                if c.conditional.trigger_by == trigger_by
+                and c.conditional.trigger_direction is TriggerDirection.FALLING
+            ]
             self._rising_min_ticks[trigger_by] = min(rising, default=_NO_PRICE_ABOVE)
             self._falling_max_ticks[trigger_by] = max(falling, default=-1)
 
@@ -940,8 +1030,12 @@ class MatchingEngine:
             venue_order_id=venue_order_id if venue_order_id is not None else self._next_id(),
             side=order.side,
             price_ticks=order.price_ticks if order.price_ticks is not None else 0,
-            size_lots=size_lots, filled_lots=0, time_in_force=order.time_in_force,
-            reduce_only=order.reduce_only, status=OrderStatus.NEW, priority_ts_ns=ts_ns,
+            size_lots=size_lots,
+            filled_lots=0,
+            time_in_force=order.time_in_force,
+            reduce_only=order.reduce_only,
+            status=OrderStatus.NEW,
+            priority_ts_ns=ts_ns,
         )
 
     def _rest(self, state: _Order) -> None:
@@ -988,7 +1082,7 @@ class MatchingEngine:
         levels = self._our_bids if state.side is Side.BUY else self._our_asks
         orders = levels.get(state.price_ticks, [])
         if state in orders:
-            for later in orders[orders.index(state) + 1:]:
+            for later in orders[orders.index(state) + 1 :]:
                 later.queue_ahead_lots = max(later.queue_ahead_lots - removed_lots, 0)
 
     def _end(self, state: _Order, status: str) -> None:
@@ -1014,31 +1108,51 @@ class MatchingEngine:
         self, state: _Order, ts_ns: int, *, reject_code: str = "", reject_reason: str = ""
     ) -> OrderUpdate:
         return OrderUpdate(
-            venue=self.venue, symbol=self.symbol, order_link_id=state.order_link_id,
-            status=state.status, ts_ns=ts_ns, side=state.side,
-            price_ticks=state.price_ticks or None, size_lots=state.size_lots,
-            filled_lots=state.filled_lots, reject_code=reject_code,
-            reject_reason=reject_reason, venue_order_id=state.venue_order_id,
+            venue=self.venue,
+            symbol=self.symbol,
+            order_link_id=state.order_link_id,
+            status=state.status,
+            ts_ns=ts_ns,
+            side=state.side,
+            price_ticks=state.price_ticks or None,
+            size_lots=state.size_lots,
+            filled_lots=state.filled_lots,
+            reject_code=reject_code,
+            reject_reason=reject_reason,
+            venue_order_id=state.venue_order_id,
         )
 
     def _rejected(self, order: NewOrder, ts_ns: int, code: str, reason: str) -> OrderUpdate:
         return OrderUpdate(
-            venue=self.venue, symbol=self.symbol, order_link_id=order.order_link_id,
-            status=OrderStatus.REJECTED, ts_ns=ts_ns, side=order.side,
-            price_ticks=order.price_ticks, size_lots=order.size_lots,
-            reject_code=code, reject_reason=reason,
+            venue=self.venue,
+            symbol=self.symbol,
+            order_link_id=order.order_link_id,
+            status=OrderStatus.REJECTED,
+            ts_ns=ts_ns,
+            side=order.side,
+            price_ticks=order.price_ticks,
+            size_lots=order.size_lots,
+            reject_code=code,
+            reject_reason=reason,
         )
 
     def _not_open(self, order_link_id: str, ts_ns: int, reason: str) -> OrderUpdate:
         """A refused cancel/amend: the order's real status, never Rejected."""
         state = self._finished.get(order_link_id)
         if state is not None:
-            return self._update(state, ts_ns, reject_code=CODE_ORDER_NOT_EXISTS,
-                                reject_reason=reason)
+            return self._update(
+                state, ts_ns, reject_code=CODE_ORDER_NOT_EXISTS, reject_reason=reason
+            )
         # Side is meaningless for an id we never saw; Unknown says so.
         return OrderUpdate(
-            venue=self.venue, symbol=self.symbol, order_link_id=order_link_id,
-            status=OrderStatus.UNKNOWN, ts_ns=ts_ns, side=Side.BUY, price_ticks=None,
-            size_lots=0, reject_code=CODE_ORDER_NOT_EXISTS, reject_reason=reason,
+            venue=self.venue,
+            symbol=self.symbol,
+            order_link_id=order_link_id,
+            status=OrderStatus.UNKNOWN,
+            ts_ns=ts_ns,
+            side=Side.BUY,
+            price_ticks=None,
+            size_lots=0,
+            reject_code=CODE_ORDER_NOT_EXISTS,
+            reject_reason=reason,
         )
-
