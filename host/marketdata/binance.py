@@ -44,6 +44,7 @@ from host.marketdata.common import (
     BookTicker,
     OnBadLine,
     ReaderStats,
+    UnitGrid,
     UnitParser,
     local_ts_to_ns,
     open_lines,
@@ -136,6 +137,8 @@ class BinanceReader:
         self._bad = BadLines(self.stats, on_bad_line, component="binance-reader")
         self._prices = UnitParser(instrument.tick_size)
         self._sizes = UnitParser(instrument.lot_size)
+        # Memoised conversion: depth streams repeat the same strings constantly.
+        self._grid = UnitGrid(instrument)
         self._bridge_buffer = bridge_buffer
 
     def __iter__(self) -> Iterator[BookMessage | Trade | BookTicker]:
@@ -218,6 +221,13 @@ class BinanceReader:
                 self.stats.stale_dropped += 1
 
     def _levels(self, levels: Levels) -> list[tuple[int, int]]:
+        try:
+            return self._grid.levels(levels)
+        except OffGridError:
+            # A size finer than the lot (a few spot lines): round it, counted.
+            return self._levels_rounded(levels)
+
+    def _levels_rounded(self, levels: Levels) -> list[tuple[int, int]]:
         price_units = self._prices.parse
         size_units = self._sizes.parse
         result: list[tuple[int, int]] = []

@@ -45,6 +45,7 @@ from host.marketdata.common import (
     MarketDataError,
     OnBadLine,
     ReaderStats,
+    UnitGrid,
     UnitParser,
     open_lines,
 )
@@ -270,58 +271,6 @@ class UnknownTopicError(ValueError):
     """A well-formed frame of a topic this decoder does not read."""
 
 
-_CACHE_LIMIT = 65_536  # distinct strings per side before a cache starts over
-
-
-class _Grid:
-    """Tick/lot conversion of one instrument, memoised by the exact string.
-
-    Order-book streams repeat the same price strings (and many sizes)
-    constantly; a dict hit costs a fraction of a parse. Only values that
-    passed validation are cached, so a hit needs no further check.
-    """
-
-    __slots__ = ("_price_cache", "_size_cache", "instrument", "prices", "sizes")
-
-    def __init__(self, instrument: Instrument) -> None:
-        self.instrument = instrument
-        self.prices = UnitParser(instrument.tick_size)
-        self.sizes = UnitParser(instrument.lot_size)
-        self._price_cache: dict[str, int] = {}
-        self._size_cache: dict[str, int] = {}
-
-    def price_ticks(self, text: str) -> int:
-        price_ticks = self._price_cache.get(text)
-        if price_ticks is None:
-            price_ticks = self.prices.parse(text)
-            if price_ticks <= 0:
-                raise ValueError(f"non-positive price {text!r}")
-            if len(self._price_cache) >= _CACHE_LIMIT:
-                self._price_cache.clear()
-            self._price_cache[text] = price_ticks
-        return price_ticks
-
-    def size_lots(self, text: str) -> int:
-        size_lots = self._size_cache.get(text)
-        if size_lots is None:
-            size_lots = self.sizes.parse(text)
-            if size_lots < 0:
-                raise ValueError(f"negative size {text!r}")
-            if len(self._size_cache) >= _CACHE_LIMIT:
-                self._size_cache.clear()
-            self._size_cache[text] = size_lots
-        return size_lots
-
-    def levels(self, levels: Levels) -> list[tuple[int, int]]:
-        price_cache = self._price_cache
-        size_cache = self._size_cache
-        try:
-            # Nearly always every string is known: one comprehension, no calls.
-            return [(price_cache[price], size_cache[size]) for price, size in levels]
-        except KeyError:
-            return [(self.price_ticks(price), self.size_lots(size)) for price, size in levels]
-
-
 _SIDES = {"Buy": Side.BUY, "Sell": Side.SELL}
 
 
@@ -336,12 +285,12 @@ class BybitDecoder:
 
     def __init__(self, instrument_for: Callable[[str], Instrument]) -> None:
         self._instrument_for = instrument_for
-        self._grids: dict[str, _Grid] = {}
+        self._grids: dict[str, UnitGrid] = {}
 
-    def _grid(self, symbol: str) -> _Grid:
+    def _grid(self, symbol: str) -> UnitGrid:
         grid = self._grids.get(symbol)
         if grid is None:
-            grid = _Grid(self._instrument_for(symbol))
+            grid = UnitGrid(self._instrument_for(symbol))
             self._grids[symbol] = grid
         return grid
 

@@ -24,7 +24,7 @@ from typing import IO, Literal
 import msgspec
 from loguru import logger
 
-from host.models import OffGridError
+from host.models import Instrument, OffGridError
 
 OnBadLine = Literal["raise", "skip"]
 
@@ -143,6 +143,58 @@ class UnitParser:
         if remainder:
             raise OffGridError(f"{text} is not a multiple of {self.unit}")
         return int(units)
+
+
+_CACHE_LIMIT = 65_536  # distinct strings per side before a cache starts over
+
+
+class UnitGrid:
+    """Tick/lot conversion of one instrument, memoised by the exact string.
+
+    Order-book streams repeat the same price strings (and many sizes)
+    constantly; a dict hit costs a fraction of a parse. Only values that
+    passed validation are cached, so a hit needs no further check.
+    """
+
+    __slots__ = ("_price_cache", "_size_cache", "instrument", "prices", "sizes")
+
+    def __init__(self, instrument: Instrument) -> None:
+        self.instrument = instrument
+        self.prices = UnitParser(instrument.tick_size)
+        self.sizes = UnitParser(instrument.lot_size)
+        self._price_cache: dict[str, int] = {}
+        self._size_cache: dict[str, int] = {}
+
+    def price_ticks(self, text: str) -> int:
+        price_ticks = self._price_cache.get(text)
+        if price_ticks is None:
+            price_ticks = self.prices.parse(text)
+            if price_ticks <= 0:
+                raise ValueError(f"non-positive price {text!r}")
+            if len(self._price_cache) >= _CACHE_LIMIT:
+                self._price_cache.clear()
+            self._price_cache[text] = price_ticks
+        return price_ticks
+
+    def size_lots(self, text: str) -> int:
+        size_lots = self._size_cache.get(text)
+        if size_lots is None:
+            size_lots = self.sizes.parse(text)
+            if size_lots < 0:
+                raise ValueError(f"negative size {text!r}")
+            if len(self._size_cache) >= _CACHE_LIMIT:
+                self._size_cache.clear()
+            self._size_cache[text] = size_lots
+        return size_lots
+
+    def levels(self, levels: list[tuple[str, str]]) -> list[tuple[int, int]]:
+        price_cache = self._price_cache
+        size_cache = self._size_cache
+        try:
+            # Nearly always every string is known: one comprehension, no calls.
+            return [(price_cache[price], size_cache[size]) for price, size in levels]
+        except KeyError:
+            return [(self.price_ticks(price), self.size_lots(size)) for price, size in levels]
 
 
 def _decimal(text: str) -> Decimal:
