@@ -206,6 +206,22 @@ class RiskSection(StrictModel):
     )
 
 
+class OmsSection(StrictModel):
+    """The [oms] table: how Decisions become orders."""
+
+    amend: bool = Field(
+        True,
+        description="Move a resting order with an amend where the venue allows it, instead of "
+        "cancel + new (one message, same id).",
+    )
+    price_tolerance_ticks: int = Field(
+        0, ge=0, description="Keep a resting order whose price is this close to the quote's."
+    )
+    size_tolerance_lots: int = Field(
+        0, ge=0, description="Keep a resting order whose size is this close to the quote's."
+    )
+
+
 class Config(StrictModel):
     """The whole of config.toml."""
 
@@ -213,6 +229,7 @@ class Config(StrictModel):
     venues: list[VenueSection] = Field(min_length=1)
     strategies: list[StrategySection] = []
     risk: RiskSection = RiskSection()
+    oms: OmsSection = OmsSection()
     plugins: dict[str, dict[str, Any]] = Field(
         {},
         description="Settings of plugins by plugin name ([plugins.imbalance] levels = 5); "

@@ -19,7 +19,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from host import hookspecs
-from host.config import Config, HostSection, RiskSection, StrategySection, VenueSection
+from host.config import (
+    Config,
+    HostSection,
+    OmsSection,
+    RiskSection,
+    StrategySection,
+    VenueSection,
+)
 
 DOCS = ("docs/plugins.md", "docs/config.md", "docs/cli.md")
 
@@ -87,6 +94,7 @@ def render_config() -> str:
         ("[[venues]]", VenueSection),
         ("[[strategies]]", StrategySection),
         ("[risk]", RiskSection),
+        ("[oms]", OmsSection),
     ]
     out = [GENERATED_NOTE, "# config.toml\n\n"]
     out.append(inspect.cleandoc(Config.__doc__ or "") + " Unknown keys are errors.\n")

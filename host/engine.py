@@ -128,7 +128,11 @@ class Engine:
         self.clock = clock
         self.scheduler = scheduler
         self.raise_strategy_errors = raise_strategy_errors
-        self.oms = OrderManager(config.host.desk)
+        self.oms = OrderManager(
+            config.host.desk,
+            price_tolerance_ticks=config.oms.price_tolerance_ticks,
+            size_tolerance_lots=config.oms.size_tolerance_lots,
+        )
         self.venues: dict[str, Venue] = {}
         self.instruments: dict[InstrumentKey, InstrumentState] = {}
         self.slots: dict[str, StrategySlot] = {}
@@ -558,7 +562,9 @@ class Engine:
         verdicts = self._judge(decision, slot)
         if verdicts:
             decision = combine(decision, verdicts)
-        actions = self.oms.diff(slot.strategy_id, ctx.venue, ctx.symbol, decision)
+        venue = self.venues[ctx.venue]
+        amend = self.config.oms.amend and getattr(venue, "supports_amend", False)
+        actions = self.oms.diff(slot.strategy_id, ctx.venue, ctx.symbol, decision, amend=amend)
         if actions:
             self.send(ctx.venue, actions)
 

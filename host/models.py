@@ -192,11 +192,16 @@ class OrderStatus:
     PARTIALLY_FILLED = "PartiallyFilled"
     FILLED = "Filled"
     PENDING_CANCEL = "PendingCancel"
+    PENDING_AMEND = "PendingAmend"
     CANCELLED = "Cancelled"
     REJECTED = "Rejected"
     UNKNOWN = "Unknown"
+    # Conditional (stop / take-profit) orders before and after their trigger.
+    UNTRIGGERED = "Untriggered"
+    TRIGGERED = "Triggered"
+    DEACTIVATED = "Deactivated"
 
-    TERMINAL = frozenset({FILLED, CANCELLED, REJECTED})
+    TERMINAL = frozenset({FILLED, CANCELLED, REJECTED, DEACTIVATED})
 
 
 class NewOrder(msgspec.Struct, frozen=True):

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from host.models import (
+    AmendOrder,
     CancelOrder,
     Decision,
     Fill,
@@ -43,6 +44,25 @@ def _base36(number: int) -> str:
             return text
 
 
+# States in which the venue owes us an answer: no new action on such an order.
+# Unknown (a request timed out) is one of them: the venue adapter resolves it
+# by querying the order, never by sending again.
+IN_FLIGHT = frozenset(
+    {
+        OrderStatus.PENDING_NEW,
+        OrderStatus.PENDING_CANCEL,
+        OrderStatus.PENDING_AMEND,
+        OrderStatus.UNKNOWN,
+    }
+)
+
+
+def _action_rank(action: OrderAction) -> int:
+    if isinstance(action, CancelOrder):
+        return 0
+    return 1 if isinstance(action, AmendOrder) else 2
+
+
 @dataclass(slots=True)
 class LiveOrder:
     """Our view of one order, from send until a terminal state."""
@@ -60,6 +80,9 @@ class LiveOrder:
     filled_lots: int = 0
     reject_code: str = ""
     reject_reason: str = ""
+    # What an amend in flight asks for; the order's own fields change on the ack.
+    amend_price_ticks: int | None = None
+    amend_size_lots: int | None = None
 
     @property
     def remaining_lots(self) -> int:
@@ -68,7 +91,7 @@ class LiveOrder:
     @property
     def in_flight(self) -> bool:
         """An action on this order awaits the venue's answer."""
-        return self.status in (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL)
+        return self.status in IN_FLIGHT
 
     @property
     def is_terminal(self) -> bool:
@@ -78,8 +101,18 @@ class LiveOrder:
 class OrderManager:
     """Desired-vs-live diff and the state of every order we sent."""
 
-    def __init__(self, desk: str, run_token: str | None = None) -> None:
+    def __init__(
+        self,
+        desk: str,
+        run_token: str | None = None,
+        *,
+        price_tolerance_ticks: int = 0,
+        size_tolerance_lots: int = 0,
+    ) -> None:
         self.desk = desk
+        self.price_tolerance_ticks = price_tolerance_ticks
+        self.size_tolerance_lots = size_tolerance_lots
+        self.amends_sent = 0
         # A per-run token keeps ids unique across restarts without a database.
         self.run_token = run_token or _base36(time.time_ns() // 1_000_000)
         self._sequence = itertools.count(1)
@@ -121,28 +154,48 @@ class OrderManager:
     # -- the diff --------------------------------------------------------------------
 
     def diff(
-        self, strategy_id: str, venue: str, symbol: str, decision: Decision
+        self,
+        strategy_id: str,
+        venue: str,
+        symbol: str,
+        decision: Decision,
+        *,
+        amend: bool = False,
     ) -> list[OrderAction]:
         """Actions that make the strategy's live orders match ``decision``.
 
-        An order is kept when its price and original size equal the quote's;
-        otherwise it is cancelled and the new quote placed at once under a new
-        id (the tag then points at the new order). Tags whose order is in
-        flight are skipped: the next decision after the venue's answer acts.
+        An order is kept when its price and size are within the tolerances of
+        the quote's (size is the order's total quantity, fills included). A
+        moved quote is amended when the venue allows it (``amend``), same side
+        and time in force; otherwise the order is cancelled and the new quote
+        placed at once under a new id (the tag then points at the new order).
+        Tags whose order is in flight are skipped: the next decision after the
+        venue's answer acts. Cancels come first in the result.
         """
         by_tag = self._by_tag.setdefault(strategy_id, {})
         actions: list[OrderAction] = []
         wanted: set[str] = set()
+        price_tolerance = self.price_tolerance_ticks
+        size_tolerance = self.size_tolerance_lots
         for quote in decision.quotes:
             wanted.add(quote.tag)
             current = by_tag.get(quote.tag)
             if current is not None and not current.is_terminal:
                 if current.in_flight:
                     continue
+                assert current.price_ticks is not None  # tagged orders are limit orders
                 if (
-                    current.price_ticks == quote.price_ticks
-                    and current.size_lots == quote.size_lots
+                    abs(current.price_ticks - quote.price_ticks) <= price_tolerance
+                    and abs(current.size_lots - quote.size_lots) <= size_tolerance
                 ):
+                    continue
+                if (
+                    amend
+                    and current.side is quote.side
+                    and current.time_in_force == ("PostOnly" if quote.post_only else "GTC")
+                    and quote.size_lots > current.filled_lots
+                ):
+                    actions.append(self._amend(current, quote.price_ticks, quote.size_lots))
                     continue
                 actions.append(self._cancel(current))
             actions.append(
@@ -180,6 +233,8 @@ class OrderManager:
                     track_tag=False,
                 )
             )
+        # Cancels first: they only reduce risk, and they get the rate-limit budget first.
+        actions.sort(key=_action_rank)
         return actions
 
     def cancel_all(self, strategy_id: str | None = None) -> list[CancelOrder]:
@@ -226,6 +281,12 @@ class OrderManager:
             order_link_id, symbol, side, size_lots, price_ticks, time_in_force, reduce_only
         )
 
+    def _amend(self, order: LiveOrder, price_ticks: int, size_lots: int) -> AmendOrder:
+        order.status = OrderStatus.PENDING_AMEND
+        order.amend_price_ticks, order.amend_size_lots = price_ticks, size_lots
+        self.amends_sent += 1
+        return AmendOrder(order.order_link_id, order.symbol, price_ticks, size_lots)
+
     def _cancel(self, order: LiveOrder) -> CancelOrder:
         order.status = OrderStatus.PENDING_CANCEL
         self.cancels_sent += 1
@@ -238,12 +299,20 @@ class OrderManager:
         order = self.orders.get(update.order_link_id)
         if order is None:
             return None
-        if update.reject_code and update.status not in (OrderStatus.REJECTED,):
-            # A refused cancel or amend: the order stands in the state the venue reports.
+        if update.reject_code and update.status != OrderStatus.REJECTED:
+            # A refused cancel or amend: the order stands in the state the venue
+            # reports. A final state we already know is never undone, and
+            # "Unknown" (the venue has no such id) teaches us nothing.
             order.reject_code, order.reject_reason = update.reject_code, update.reject_reason
-            if update.status:
+            order.amend_price_ticks = order.amend_size_lots = None
+            if update.status and update.status != OrderStatus.UNKNOWN and not order.is_terminal:
                 order.status = update.status
             return order
+        if order.amend_price_ticks is not None:
+            if not update.reject_code and update.price_ticks is not None:
+                # The amend took: the venue's answer carries the new price and size.
+                order.price_ticks, order.size_lots = update.price_ticks, update.size_lots
+            order.amend_price_ticks = order.amend_size_lots = None
         # Filled quantity comes from fills alone (deduplicated by exec id), so an
         # update and a fill reporting the same execution never count it twice.
         if not (
@@ -267,7 +336,7 @@ class OrderManager:
         order.filled_lots += fill.size_lots
         if order.filled_lots >= order.size_lots:
             order.status = OrderStatus.FILLED
-        elif order.status not in (OrderStatus.PENDING_CANCEL,):
+        elif order.status not in IN_FLIGHT:
             order.status = OrderStatus.PARTIALLY_FILLED
         return order
 

@@ -40,6 +40,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "host.commands",
     "host.marketdata.commands",
     "host.journal_commands",
+    "host.emulator.commands",
 )
 
 # Module names of folder plugins live under this prefix, so two files with the

@@ -11,7 +11,7 @@ exchange saw it; the replay driver decides when that is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -40,6 +40,8 @@ BPS = Decimal("0.0001")
 class SimVenue:
     """A venue whose fills come from ``MatchingEngine`` on a replayed market."""
 
+    supports_amend = True  # as Bybit: a price change or size increase loses queue priority
+
     def __init__(
         self,
         config: VenueSection,
@@ -67,6 +69,10 @@ class SimVenue:
             )
             for symbol, instrument in instruments.items()
         }
+        # Called with each fill at the moment the exchange makes it (before the
+        # response latency), with the matching engine that made it: the
+        # backtest's metrics read the exchange-side mid there. None: nobody.
+        self.fill_observer: Callable[[Fill, MatchingEngine], None] | None = None
 
     def start(self) -> None:
         pass
@@ -110,8 +116,11 @@ class SimVenue:
         self._deliver(answers)
 
     def _deliver(self, answers: Sequence[OrderUpdate | Fill]) -> None:
+        observer = self.fill_observer
         for answer in answers:
             if isinstance(answer, Fill):
+                if observer is not None:
+                    observer(answer, self.engines[answer.symbol])
                 self.scheduler.call_later(self.response_latency_ns, self.sink.on_fill, answer)
             else:
                 self.scheduler.call_later(
