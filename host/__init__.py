@@ -3,6 +3,7 @@
 Everything a plugin or strategy imports comes from here.
 """
 
+from host.config import ConfigError, PluginSettings, plugin_settings
 from host.hookspecs import hookimpl
 from host.models import (
     BookMessage,
@@ -21,12 +22,14 @@ from host.strategy import Context, SignalBoard, Strategy, StrategyParams
 
 __all__ = [
     "BookMessage",
+    "ConfigError",
     "Context",
     "Decision",
     "Fill",
     "Instrument",
     "Level",
     "OrderUpdate",
+    "PluginSettings",
     "Quote",
     "Side",
     "Signal",
@@ -36,6 +39,7 @@ __all__ = [
     "Take",
     "Trade",
     "hookimpl",
+    "plugin_settings",
 ]
 
 __version__ = "0.1.0"

@@ -61,6 +61,7 @@ class CircuitBreakers:
     halted: str = ""
     trip_count: int = 0
     _reject_times_ns: list[int] = field(default_factory=list)
+    _disconnect_times_ns: list[int] = field(default_factory=list)
     _mid_windows: dict[tuple[str, str], MidWindow] = field(default_factory=dict)
     _peak_equity: Decimal | None = None
     _day_start_equity: Decimal | None = None
@@ -80,6 +81,24 @@ class CircuitBreakers:
             times.pop(0)
         # React at once: waiting for the next housekeeping tick lets more orders fail.
         self._check_rejects(now_ns)
+
+    def on_venue_status(self, venue: str, status: str) -> None:
+        if status != "disconnected":
+            return
+        now_ns = self.engine.clock.now_ns()
+        window_ns = int(self.limits.reject_window_s * NS_PER_S)
+        times = self._disconnect_times_ns
+        times.append(now_ns)
+        while times and times[0] < now_ns - window_ns:
+            times.pop(0)
+        self._set(
+            f"disconnects {venue}",
+            len(times) > self.limits.max_disconnects,
+            now_ns,
+            None,
+            f"more than {self.limits.max_disconnects} disconnects in "
+            f"{self.limits.reject_window_s} s",
+        )
 
     def check(self, now_ns: int) -> None:
         """One housekeeping pass: books, rejects, losses, the kill file."""

@@ -130,6 +130,9 @@ def _run(args: argparse.Namespace) -> int:
     except StrategyError as error:
         print(f"\n{error}: {error.__cause__!r}", file=sys.stderr)
         status = ExitCode.FAILURE
+    except ConfigError as error:
+        # A plugin found its [plugins.<name>] table wrong at start-up.
+        return config_error(error)
     except KeyboardInterrupt:
         print("\ninterrupted: orders cancelled, summary follows", file=sys.stderr)
     finally:

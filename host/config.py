@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -124,7 +124,28 @@ class VenueSection(StrictModel):
         None, description="Starting quote balance (sim); none means unlimited."
     )
     exchange: str | None = Field(None, description="ccxt exchange id (kind = ccxt only).")
-    testnet: bool = Field(False, description="Use the venue's testnet (bybit, ccxt).")
+    testnet: bool = Field(False, description="Use the venue's testnet (ccxt).")
+    endpoint: str = Field(
+        "mainnet",
+        description="Where a bybit venue connects: mainnet, testnet, demo, emulator (an "
+        "in-process loopback emulator replaying this venue's data), or an http://127.0.0.1:PORT "
+        "address of a running `mmhost emulator`.",
+    )
+    category: Literal["linear", "spot", "inverse"] = Field(
+        "linear", description="Bybit product category of this venue's symbols."
+    )
+    orderbook_depth: Literal[1, 50, 200, 1000] = Field(
+        50, description="Order-book depth to subscribe to (bybit: orderbook.N)."
+    )
+    request_timeout_ms: int = Field(
+        3000,
+        gt=0,
+        description="An order request unanswered after this is in an unknown state "
+        "until the venue is queried.",
+    )
+    dcp_window_s: int = Field(
+        10, ge=3, le=300, description="Bybit Disconnect-Cancel-All window in live mode."
+    )
 
     @field_validator("symbols")
     @classmethod
@@ -196,7 +217,15 @@ class RiskSection(StrictModel):
     max_rejects: int = Field(
         10, ge=0, description="Breaker: pause all quoting after more rejects than this..."
     )
-    reject_window_s: float = Field(60, gt=0, description="...within this many seconds.")
+    max_disconnects: int = Field(
+        3,
+        ge=0,
+        description="Breaker: pause all quoting after more venue disconnects than "
+        "this within reject_window_s.",
+    )
+    reject_window_s: float = Field(
+        60, gt=0, description="Window of the reject and disconnect breakers, seconds."
+    )
     breaker_cooldown_s: float = Field(
         30, ge=0, description="A breaker resets after its condition has been clear this long."
     )
@@ -338,6 +367,25 @@ def _check_references(config: Config, source: Path | str) -> None:
                 "give each [[strategies]] entry its own id"
             )
         seen_ids.add(strategy.instance_id)
+
+
+class PluginSettings(StrictModel):
+    """Base of a plugin's ``[plugins.<name>]`` table: frozen, unknown keys fail."""
+
+
+SettingsModel = TypeVar("SettingsModel", bound=BaseModel)
+
+
+def plugin_settings(config: Config, name: str, model: type[SettingsModel]) -> SettingsModel:
+    """Validate ``[plugins.<name>]`` with ``model``; a bad table raises ConfigError
+    naming ``plugins.<name>.<key>`` (the CLI turns it into exit status 2)."""
+    raw = config.plugins.get(name, {})
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(
+            describe_validation_error(error, config.source or "<config>", ("plugins", name))
+        ) from None
 
 
 class Credentials:

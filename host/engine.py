@@ -142,6 +142,8 @@ class Engine:
         self.fills: list[Fill] = []
         self.running = False
         self.pending: deque[Callable[[], Any]] = deque()
+        # The live driver sets this to wake its loop when another thread hands work over.
+        self.wake: Callable[[], Any] | None = None
         # Set by kill(); the driver (replay loop or live loop) stops when it sees it.
         self.stop_requested = False
         self.is_shut_down = False
@@ -455,6 +457,20 @@ class Engine:
     def call_soon_threadsafe(self, callback: Callable[[], Any]) -> None:
         """Run ``callback`` on the engine's thread between two events."""
         self.pending.append(callback)
+        wake = self.wake
+        if wake is not None:
+            wake()
+
+    def on_venue_status(self, venue: str, status: str, detail: str = "") -> None:
+        """A venue connected, disconnected or resynced (live venues report these).
+
+        Disconnects feed the breaker; after a reconnect the venue backfills the
+        executions and order states it missed.
+        """
+        self.log.warning(
+            "venue {venue}: {status} {detail}", venue=venue, status=status, detail=detail
+        )
+        self.breakers.on_venue_status(venue, status)
 
     def run_pending(self) -> None:
         pending = self.pending
