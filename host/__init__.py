@@ -15,6 +15,7 @@ from host.models import (
     Quote,
     Side,
     Signal,
+    Stop,
     Take,
     Trade,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "Side",
     "Signal",
     "SignalBoard",
+    "Stop",
     "Strategy",
     "StrategyParams",
     "Take",

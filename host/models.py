@@ -172,16 +172,38 @@ class Take(msgspec.Struct, frozen=True):
     reduce_only: bool = False
 
 
+class Stop(msgspec.Struct, frozen=True):
+    """A conditional order the venue holds: a stop-loss or a take-profit.
+
+    When the watched price (``trigger_by``: Bybit's ``LastPrice`` or
+    ``MarkPrice``) rises to ``trigger_price_ticks`` (``rising``) or falls to
+    it, ``size_lots`` go out as a market order, or as a limit order at
+    ``limit_price_ticks``. Reduce-only by default: it closes, never opens.
+    """
+
+    side: Side
+    size_lots: int
+    trigger_price_ticks: int
+    rising: bool
+    tag: str
+    limit_price_ticks: int | None = None
+    trigger_by: str = "LastPrice"
+    reduce_only: bool = True
+
+
 class Decision(msgspec.Struct, frozen=True):
     """What a strategy wants after one event.
 
-    ``quotes`` is the complete set of resting orders wanted: live orders of the
-    strategy whose tag is absent get cancelled. A handler returning None means
-    "keep what is there"; ``Decision()`` means "cancel everything of mine".
+    ``quotes`` and ``stops`` are the complete sets of resting and conditional
+    orders wanted: live orders of the strategy whose tag is absent get
+    cancelled (tags are unique across both). ``takes`` go out once. A handler
+    returning None means "keep what is there"; ``Decision()`` means "cancel
+    everything of mine".
     """
 
     quotes: tuple[Quote, ...] = ()
     takes: tuple[Take, ...] = ()
+    stops: tuple[Stop, ...] = ()
 
 
 class OrderStatus:
@@ -214,6 +236,10 @@ class NewOrder(msgspec.Struct, frozen=True):
     price_ticks: int | None
     time_in_force: str = "GTC"  # GTC | PostOnly | IOC | FOK
     reduce_only: bool = False
+    # Set for a conditional order (a Stop): held by the venue until triggered.
+    trigger_price_ticks: int | None = None
+    trigger_rising: bool = False
+    trigger_by: str = "LastPrice"
 
 
 class CancelOrder(msgspec.Struct, frozen=True):

@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import msgspec
+
 from host.models import (
     AmendOrder,
     CancelOrder,
@@ -30,6 +32,7 @@ from host.models import (
     OrderStatus,
     OrderUpdate,
     Side,
+    Stop,
 )
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -83,6 +86,7 @@ class LiveOrder:
     # What an amend in flight asks for; the order's own fields change on the ack.
     amend_price_ticks: int | None = None
     amend_size_lots: int | None = None
+    trigger_price_ticks: int | None = None  # a conditional order (Stop)
 
     @property
     def remaining_lots(self) -> int:
@@ -183,7 +187,11 @@ class OrderManager:
             if current is not None and not current.is_terminal:
                 if current.in_flight:
                     continue
-                assert current.price_ticks is not None  # tagged orders are limit orders
+                if current.price_ticks is None or current.trigger_price_ticks is not None:
+                    # The tag held a stop before: a different kind of order now.
+                    actions.append(self._cancel(current))
+                    current = None
+            if current is not None and not current.is_terminal:
                 if (
                     abs(current.price_ticks - quote.price_ticks) <= price_tolerance
                     and abs(current.size_lots - quote.size_lots) <= size_tolerance
@@ -211,6 +219,21 @@ class OrderManager:
                     quote.reduce_only,
                 )
             )
+        for stop in decision.stops:
+            wanted.add(stop.tag)
+            current = by_tag.get(stop.tag)
+            if current is not None and not current.is_terminal:
+                if current.in_flight:
+                    continue
+                if (
+                    current.trigger_price_ticks == stop.trigger_price_ticks
+                    and current.price_ticks == stop.limit_price_ticks
+                    and current.size_lots == stop.size_lots
+                    and current.side is stop.side
+                ):
+                    continue
+                actions.append(self._cancel(current))
+            actions.append(self._new_stop(strategy_id, venue, symbol, stop))
         for tag, order in list(by_tag.items()):
             if tag in wanted:
                 continue
@@ -279,6 +302,26 @@ class OrderManager:
         self.orders_sent += 1
         return NewOrder(
             order_link_id, symbol, side, size_lots, price_ticks, time_in_force, reduce_only
+        )
+
+    def _new_stop(self, strategy_id: str, venue: str, symbol: str, stop: Stop) -> NewOrder:
+        new = self._new(
+            strategy_id,
+            venue,
+            symbol,
+            stop.side,
+            stop.limit_price_ticks,
+            stop.size_lots,
+            stop.tag,
+            "GTC" if stop.limit_price_ticks is not None else "IOC",
+            stop.reduce_only,
+        )
+        self.orders[new.order_link_id].trigger_price_ticks = stop.trigger_price_ticks
+        return msgspec.structs.replace(
+            new,
+            trigger_price_ticks=stop.trigger_price_ticks,
+            trigger_rising=stop.rising,
+            trigger_by=stop.trigger_by,
         )
 
     def _amend(self, order: LiveOrder, price_ticks: int, size_lots: int) -> AmendOrder:

@@ -92,7 +92,9 @@ def combine(decision: Decision, verdicts: list[Verdict]) -> Decision:
                 continue
             take = Take(take.side, cap, take.tag, take.price_ticks, take.reduce_only)
         takes.append(take)
-    return Decision(tuple(quotes), tuple(takes))
+    # Stops are not shrunk: a stop-loss smaller than the position protects less.
+    stops = tuple(stop for stop in decision.stops if stop.tag not in vetoed_tags)
+    return Decision(tuple(quotes), tuple(takes), stops)
 
 
 class BuiltinRiskRules:
@@ -117,6 +119,17 @@ class BuiltinRiskRules:
         asset_quote = self._asset_position_quote(ctx)
         crossing_ours = self._self_trade_tags(decision, ctx)
         refused: dict[str, list[str]] = {}
+
+        for stop in decision.stops:
+            # A stop closes a position: only its size is judged (its trigger may
+            # rightly sit far from mid).
+            notional = instrument.notional(stop.trigger_price_ticks, stop.size_lots)
+            if (
+                stop.size_lots <= 0
+                or stop.trigger_price_ticks <= 0
+                or (notional > limits.max_order_quote)
+            ):
+                refused.setdefault("max_order", []).append(stop.tag)
         for order in (*decision.quotes, *decision.takes):
             rule = self._refusal(order, mid, instrument, position_lots, asset_quote)
             if rule is None and order.tag in crossing_ours:

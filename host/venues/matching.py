@@ -381,14 +381,48 @@ class MatchingEngine:
         if trade.aggressor is Side.SELL:
             if price_ticks <= self._our_max_bid_ticks:
                 self._trade_hits(Side.BUY, price_ticks, trade.size_lots, ts_ns, events)
-        elif price_ticks >= self._our_min_ask_ticks:
-            self._trade_hits(Side.SELL, price_ticks, trade.size_lots, ts_ns, events)
+            self._consume_bids_above(price_ticks)
+        else:
+            if price_ticks >= self._our_min_ask_ticks:
+                self._trade_hits(Side.SELL, price_ticks, trade.size_lots, ts_ns, events)
+            self._consume_asks_below(price_ticks)
         if (
             price_ticks >= self._rising_min_ticks[TriggerBy.LAST_PRICE]
             or price_ticks <= self._falling_max_ticks[TriggerBy.LAST_PRICE]
         ):
             self._fire_conditionals(TriggerBy.LAST_PRICE, price_ticks, ts_ns, events)
         return events
+
+    def _consume_bids_above(self, price_ticks: int) -> None:
+        """A sell printed at ``price_ticks``: every bid above it was taken.
+
+        Trades often arrive before the depth update that reports the same
+        sweep; without this, a market order in that gap would fill at bids
+        that no longer exist. The next depth update sets the real sizes.
+        """
+        best = self.best_bid_ticks
+        if best is None or best <= price_ticks:
+            return
+        book = self._bid_book
+        for level_ticks in range(best, price_ticks, -1):
+            book.pop(level_ticks, None)
+        if price_ticks in book:
+            self._best_bid_ticks = price_ticks
+        else:
+            self._best_bid_stale = True  # the next best is below: found when asked
+
+    def _consume_asks_below(self, price_ticks: int) -> None:
+        """A buy printed at ``price_ticks``: every ask below it was taken."""
+        best = self.best_ask_ticks
+        if best is None or best >= price_ticks:
+            return
+        book = self._ask_book
+        for level_ticks in range(best, price_ticks):
+            book.pop(level_ticks, None)
+        if price_ticks in book:
+            self._best_ask_ticks = price_ticks
+        else:
+            self._best_ask_stale = True
 
     def on_mark_price(self, mark_price_ticks: int, ts_ns: int) -> list[OrderUpdate | Fill]:
         """Record the mark price and fire conditionals that watch it."""

@@ -29,7 +29,13 @@ from host.models import (
     Trade,
 )
 from host.venues.base import VenueEventSink
-from host.venues.matching import MatchingEngine, ProbabilisticQueue, RiskAverseQueue
+from host.venues.matching import (
+    ConditionalOrder,
+    MatchingEngine,
+    ProbabilisticQueue,
+    RiskAverseQueue,
+    TriggerDirection,
+)
 
 if TYPE_CHECKING:
     from host.config import VenueSection
@@ -105,7 +111,17 @@ class SimVenue:
         now_ns = self.scheduler.clock.now_ns()
         if engine is None:
             return
-        if isinstance(action, NewOrder):
+        if isinstance(action, NewOrder) and action.trigger_price_ticks is not None:
+            answers = engine.place_conditional(
+                ConditionalOrder(
+                    action,
+                    action.trigger_price_ticks,
+                    TriggerDirection.RISING if action.trigger_rising else TriggerDirection.FALLING,
+                    action.trigger_by,
+                ),
+                now_ns,
+            )
+        elif isinstance(action, NewOrder):
             answers = engine.place(action, now_ns)
         elif isinstance(action, CancelOrder):
             answers = engine.cancel(action.order_link_id, now_ns)

@@ -524,8 +524,9 @@ def test_stop_loss_triggers_on_last_price_and_walks_the_book() -> None:
     assert engine.on_trade(trade(100, 1, Side.SELL), 20) == []
     events = engine.on_trade(trade(99, 1, Side.SELL), 30)
     assert [u.status for u in updates_of(events)] == ["Triggered", OrderStatus.FILLED]
+    # The sell printed at 99 took the bids at 100: the stop walks from 99 down.
     assert [(f.price_ticks, f.size_lots, f.is_maker) for f in fills_of(events)] == [
-        (100, 5, False), (99, 4, False), (98, 3, False),
+        (99, 4, False), (98, 8, False),
     ]
     assert engine.position_lots == 0
     assert updates_of(events)[0].venue_order_id == updates_of(events)[1].venue_order_id
@@ -587,3 +588,15 @@ def test_same_inputs_give_identical_events_and_ids() -> None:
     exec_ids = [f.exec_id for f in fills_of(first)]
     assert exec_ids and all(exec_id.startswith("sim-") for exec_id in exec_ids)
     assert len(set(exec_ids)) == len(exec_ids)
+
+
+def test_a_trade_through_the_book_copy_removes_the_levels_it_took() -> None:
+    """Trades often arrive before the depth update of the same sweep: a market
+    order in between must not fill at bids the trade already took."""
+    engine = market_engine()
+    best_bid = engine.best_bid_ticks
+    assert best_bid is not None
+    engine.on_trade(trade(best_bid - 1, 1, Side.SELL), 20)
+    assert engine.best_bid_ticks is not None and engine.best_bid_ticks <= best_bid - 1
+    events = engine.place(order("sell", Side.SELL, 1, None), 21)
+    assert all(f.price_ticks <= best_bid - 1 for f in fills_of(events))
