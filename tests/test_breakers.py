@@ -38,7 +38,7 @@ def test_spread_breaker_takes_quotes_down_and_keeps_them_down() -> None:
     config = quoting_config(max_spread_bps=0.001)  # every real spread is wider
     runtime = replay(build_host(config), duration_s=30)
     engine = runtime.engine
-    (trip,) = [e for e in events_of(runtime, "trip") if e.rule.startswith("spread")]
+    (_trip,) = [e for e in events_of(runtime, "trip") if e.rule.startswith("spread")]
     assert not events_of(runtime, "reset")
     slot = engine.slots["static_spread"]
     assert "breaker spread sim:BTCUSDT" in slot.paused_reason

@@ -1,4 +1,4 @@
-"""The engine journals through the public path: intents before send, fills with their code version."""
+"""The engine journals intents before sending, and fills with their code version."""
 
 from __future__ import annotations
 
