@@ -165,6 +165,15 @@ class StrategySection(StrictModel):
     venue: str = Field(description="Name of a [[venues]] entry.")
     symbol: str = Field(description="A symbol that venue lists.")
     params: dict[str, Any] = Field({}, description="The strategy's own parameters.")
+    watch: list[str] = Field(
+        [],
+        description='Other instruments the strategy sees and may trade, as "venue:SYMBOL" '
+        "(arbitrage and hedging legs).",
+    )
+
+    @property
+    def watched(self) -> list[tuple[str, str]]:
+        return [(item.split(":", 1)[0], item.split(":", 1)[1].upper()) for item in self.watch]
 
     @property
     def instance_id(self) -> str:
@@ -361,6 +370,18 @@ def _check_references(config: Config, source: Path | str) -> None:
                 f"{source}: {key}.symbol = {strategy.symbol!r}: venue {venue.name!r} lists "
                 f"{venue.symbols}"
             )
+        for watch_index, item in enumerate(strategy.watch):
+            watch_venue, _, watch_symbol = item.partition(":")
+            if watch_venue not in names or not watch_symbol:
+                raise ConfigError(
+                    f"{source}: {key}.watch[{watch_index}] = {item!r}: expected "
+                    f'"venue:SYMBOL" with a venue of {names}'
+                )
+            if watch_symbol.upper() not in config.venue(watch_venue).symbols:
+                raise ConfigError(
+                    f"{source}: {key}.watch[{watch_index}] = {item!r}: venue {watch_venue!r} "
+                    f"lists {config.venue(watch_venue).symbols}"
+                )
         if strategy.instance_id in seen_ids:
             raise ConfigError(
                 f"{source}: {key}.id = {strategy.instance_id!r}: duplicate strategy id; "

@@ -39,7 +39,7 @@ from host.models import (
 from host.oms import OrderManager
 from host.portfolio import Position
 from host.risk import RiskEvent, Verdict, combine
-from host.strategy import Context, SignalBoard, Strategy
+from host.strategy import Context, Leg, SignalBoard, Strategy
 
 if TYPE_CHECKING:
     from host.config import Config
@@ -137,6 +137,9 @@ class Engine:
         self.instruments: dict[InstrumentKey, InstrumentState] = {}
         self.slots: dict[str, StrategySlot] = {}
         self.strategy_positions: dict[str, Position] = {}
+        # Per strategy and instrument: a strategy watching several venues has a
+        # position on each; its primary one is also in strategy_positions.
+        self.leg_positions: dict[tuple[str, str, str], Position] = {}
         self.stats = EngineStats()
         self.risk_events: list[RiskEvent] = []
         self.fills: list[Fill] = []
@@ -192,10 +195,15 @@ class Engine:
         symbol: str,
         params: Any,
         params_raw: dict[str, Any] | None = None,
+        watch: Iterable[tuple[str, str]] = (),
     ) -> StrategySlot:
+        """Add a strategy trading (venue, symbol); ``watch`` lists other
+        instruments it sees (its on_book/on_trade get their events too) and may
+        trade through orders that name them."""
         state = self.instruments[(venue, symbol)]
         position = Position(state.instrument)
         self.strategy_positions[strategy_id] = position
+        self.leg_positions[(strategy_id, venue, symbol)] = position
         ctx = Context(
             venue=venue,
             symbol=symbol,
@@ -207,11 +215,24 @@ class Engine:
             log=logger.bind(strategy=strategy_id, venue=venue, symbol=symbol),
             strategy_id=strategy_id,
             open_orders=self.oms.live_orders,
+            legs=self.leg,
         )
+        for key in watch:
+            watched = self.instruments[key]
+            self.leg_positions[(strategy_id, *key)] = Position(watched.instrument)
         slot = StrategySlot(strategy_id, strategy_class(ctx, params), ctx, dict(params_raw or {}))
         self.slots[strategy_id] = slot
         state.strategies.append(slot)
+        for key in watch:
+            self.instruments[key].strategies.append(slot)
         return slot
+
+    def leg(self, strategy_id: str, venue: str, symbol: str) -> Leg:
+        position = self.leg_positions.get((strategy_id, venue, symbol))
+        if position is None:
+            raise KeyError(f"strategy {strategy_id} does not watch {venue}:{symbol}")
+        state = self.instruments[(venue, symbol)]
+        return Leg(venue, symbol, state.instrument, state.book, state.signals, position)
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -265,12 +286,24 @@ class Engine:
     def cancel_all(self, strategy_id: str | None = None) -> int:
         """Cancel every live order of ours (of one strategy); returns how many."""
         actions = self.oms.cancel_all(strategy_id)
-        by_venue: dict[str, list[Any]] = defaultdict(list)
+        self.send_by_venue(actions)
+        return len(actions)
+
+    @property
+    def amend_venues(self) -> frozenset[str]:
+        if not self.config.oms.amend:
+            return frozenset()
+        return frozenset(
+            name for name, venue in self.venues.items() if getattr(venue, "supports_amend", False)
+        )
+
+    def send_by_venue(self, actions: Iterable[OrderAction]) -> None:
+        """Send each action to the venue of its order (a Decision may span venues)."""
+        by_venue: dict[str, list[OrderAction]] = defaultdict(list)
         for action in actions:
             by_venue[self.oms.orders[action.order_link_id].venue].append(action)
         for venue_name, venue_actions in by_venue.items():
             self.send(venue_name, venue_actions)
-        return len(actions)
 
     def send(self, venue_name: str, actions: list[OrderAction]) -> bool:
         """Journal the new orders' ids, then hand the actions to the venue.
@@ -429,9 +462,9 @@ class Engine:
         self.fills.append(fill)
         state = self.instruments[(fill.venue, fill.symbol)]
         state.position.apply_fill(fill)
-        strategy_position = self.strategy_positions.get(order.strategy_id)
-        if strategy_position is not None:
-            strategy_position.apply_fill(fill)
+        leg_position = self.leg_positions.get((order.strategy_id, fill.venue, fill.symbol))
+        if leg_position is not None:
+            leg_position.apply_fill(fill)
         self.hook.mmhost_fill(fill=fill)
         slot = self.slots.get(order.strategy_id)
         if slot is not None:
@@ -522,21 +555,28 @@ class Engine:
     def flatten(self) -> None:
         """Close every strategy's position with reduce-only market orders (no risk check:
         closing is what risk wants)."""
-        for slot in self.slots.values():
-            size_lots = slot.ctx.position.size_lots
-            if size_lots == 0:
+        takes: dict[str, list[Take]] = defaultdict(list)
+        for (strategy_id, venue, symbol), position in self.leg_positions.items():
+            if position.size_lots == 0:
                 continue
-            take = Take(
-                Side.SELL if size_lots > 0 else Side.BUY,
-                abs(size_lots),
-                "flatten",
-                None,
-                reduce_only=True,
+            side = Side.SELL if position.size_lots > 0 else Side.BUY
+            takes[strategy_id].append(
+                Take(
+                    side,
+                    abs(position.size_lots),
+                    f"flatten_{venue}_{symbol}",
+                    None,
+                    reduce_only=True,
+                    venue=venue,
+                    symbol=symbol,
+                )
             )
+        for strategy_id, strategy_takes in takes.items():
+            ctx = self.slots[strategy_id].ctx
             actions = self.oms.diff(
-                slot.strategy_id, slot.ctx.venue, slot.ctx.symbol, Decision(takes=(take,))
+                strategy_id, ctx.venue, ctx.symbol, Decision(takes=tuple(strategy_takes))
             )
-            self.send(slot.ctx.venue, actions)
+            self.send_by_venue(actions)
 
     def net_pnl(self) -> Decimal:
         """Realised + unrealised - fees over every instrument, marked at mid."""
@@ -578,11 +618,11 @@ class Engine:
         verdicts = self._judge(decision, slot)
         if verdicts:
             decision = combine(decision, verdicts)
-        venue = self.venues[ctx.venue]
-        amend = self.config.oms.amend and getattr(venue, "supports_amend", False)
-        actions = self.oms.diff(slot.strategy_id, ctx.venue, ctx.symbol, decision, amend=amend)
+        actions = self.oms.diff(
+            slot.strategy_id, ctx.venue, ctx.symbol, decision, amend_venues=self.amend_venues
+        )
         if actions:
-            self.send(ctx.venue, actions)
+            self.send_by_venue(actions)
 
     def _judge(self, decision: Decision, slot: StrategySlot) -> list[Verdict]:
         try:

@@ -159,6 +159,9 @@ class Quote(msgspec.Struct, frozen=True):
     tag: str
     post_only: bool = True
     reduce_only: bool = False
+    # Another instrument the strategy watches (arbitrage, hedging); "" = its own.
+    venue: str = ""
+    symbol: str = ""
 
 
 class Take(msgspec.Struct, frozen=True):
@@ -170,6 +173,8 @@ class Take(msgspec.Struct, frozen=True):
     tag: str
     price_ticks: int | None = None
     reduce_only: bool = False
+    venue: str = ""
+    symbol: str = ""
 
 
 class Stop(msgspec.Struct, frozen=True):
@@ -189,6 +194,8 @@ class Stop(msgspec.Struct, frozen=True):
     limit_price_ticks: int | None = None
     trigger_by: str = "LastPrice"
     reduce_only: bool = True
+    venue: str = ""
+    symbol: str = ""
 
 
 class Decision(msgspec.Struct, frozen=True):

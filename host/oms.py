@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import msgspec
@@ -164,25 +164,29 @@ class OrderManager:
         symbol: str,
         decision: Decision,
         *,
-        amend: bool = False,
+        amend_venues: Collection[str] = (),
     ) -> list[OrderAction]:
         """Actions that make the strategy's live orders match ``decision``.
 
         An order is kept when its price and size are within the tolerances of
         the quote's (size is the order's total quantity, fills included). A
-        moved quote is amended when the venue allows it (``amend``), same side
+        moved quote is amended when its venue allows it (``amend_venues``), same side
         and time in force; otherwise the order is cancelled and the new quote
         placed at once under a new id (the tag then points at the new order).
         Tags whose order is in flight are skipped: the next decision after the
-        venue's answer acts. Cancels come first in the result.
+        venue's answer acts. Cancels come first in the result. ``venue`` and
+        ``symbol`` are the strategy's own instrument, used by orders that name
+        none.
         """
         by_tag = self._by_tag.setdefault(strategy_id, {})
         actions: list[OrderAction] = []
         wanted: set[str] = set()
         price_tolerance = self.price_tolerance_ticks
         size_tolerance = self.size_tolerance_lots
+        own_venue, own_symbol = venue, symbol
         for quote in decision.quotes:
             wanted.add(quote.tag)
+            venue, symbol = quote.venue or own_venue, quote.symbol or own_symbol
             current = by_tag.get(quote.tag)
             if current is not None and not current.is_terminal:
                 if current.in_flight:
@@ -192,13 +196,16 @@ class OrderManager:
                     actions.append(self._cancel(current))
                     current = None
             if current is not None and not current.is_terminal:
+                same_instrument = current.venue == venue and current.symbol == symbol
                 if (
-                    abs(current.price_ticks - quote.price_ticks) <= price_tolerance
+                    same_instrument
+                    and abs(current.price_ticks - quote.price_ticks) <= price_tolerance
                     and abs(current.size_lots - quote.size_lots) <= size_tolerance
                 ):
                     continue
                 if (
-                    amend
+                    venue in amend_venues
+                    and same_instrument
                     and current.side is quote.side
                     and current.time_in_force == ("PostOnly" if quote.post_only else "GTC")
                     and quote.size_lots > current.filled_lots
@@ -221,6 +228,7 @@ class OrderManager:
             )
         for stop in decision.stops:
             wanted.add(stop.tag)
+            venue, symbol = stop.venue or own_venue, stop.symbol or own_symbol
             current = by_tag.get(stop.tag)
             if current is not None and not current.is_terminal:
                 if current.in_flight:
@@ -230,6 +238,7 @@ class OrderManager:
                     and current.price_ticks == stop.limit_price_ticks
                     and current.size_lots == stop.size_lots
                     and current.side is stop.side
+                    and current.venue == venue
                 ):
                     continue
                 actions.append(self._cancel(current))
@@ -245,8 +254,8 @@ class OrderManager:
             actions.append(
                 self._new(
                     strategy_id,
-                    venue,
-                    symbol,
+                    take.venue or own_venue,
+                    take.symbol or own_symbol,
                     take.side,
                     take.price_ticks,
                     take.size_lots,

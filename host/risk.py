@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from host.hookspecs import hookimpl
-from host.models import Decision, Instrument, Quote, Side, Take
+from host.models import Decision, Instrument, Quote, Side, Stop, Take
 
 if TYPE_CHECKING:
     from host.config import RiskSection
@@ -79,9 +81,7 @@ def combine(decision: Decision, verdicts: list[Verdict]) -> Decision:
         if cap is not None and quote.size_lots > cap:
             if cap <= 0:
                 continue
-            quote = Quote(
-                quote.side, quote.price_ticks, cap, quote.tag, quote.post_only, quote.reduce_only
-            )
+            quote = msgspec.structs.replace(quote, size_lots=cap)
         quotes.append(quote)
     takes: list[Take] = []
     for take in decision.takes:
@@ -90,7 +90,7 @@ def combine(decision: Decision, verdicts: list[Verdict]) -> Decision:
         if cap is not None and take.size_lots > cap:
             if cap <= 0:
                 continue
-            take = Take(take.side, cap, take.tag, take.price_ticks, take.reduce_only)
+            take = msgspec.structs.replace(take, size_lots=cap)
         takes.append(take)
     # Stops are not shrunk: a stop-loss smaller than the position protects less.
     stops = tuple(stop for stop in decision.stops if stop.tag not in vetoed_tags)
@@ -113,24 +113,22 @@ class BuiltinRiskRules:
         self, decision: Decision, ctx: Context, strategy: Strategy
     ) -> Verdict | None:
         limits = self.limits
-        instrument = ctx.instrument
-        mid = ctx.book.mid_ticks()
-        position_lots = self._symbol_position_lots(ctx)
-        asset_quote = self._asset_position_quote(ctx)
         crossing_ours = self._self_trade_tags(decision, ctx)
         refused: dict[str, list[str]] = {}
-
         for stop in decision.stops:
             # A stop closes a position: only its size is judged (its trigger may
             # rightly sit far from mid).
+            instrument = self._market(stop, ctx)[0]
             notional = instrument.notional(stop.trigger_price_ticks, stop.size_lots)
             if (
                 stop.size_lots <= 0
                 or stop.trigger_price_ticks <= 0
-                or (notional > limits.max_order_quote)
+                or notional > limits.max_order_quote
             ):
                 refused.setdefault("max_order", []).append(stop.tag)
         for order in (*decision.quotes, *decision.takes):
+            instrument, mid, position_lots = self._market(order, ctx)
+            asset_quote = self._asset_position_quote(instrument.base)
             rule = self._refusal(order, mid, instrument, position_lots, asset_quote)
             if rule is None and order.tag in crossing_ours:
                 rule = "self_trade"
@@ -186,17 +184,21 @@ class BuiltinRiskRules:
                 return "max_position_asset"
         return None
 
-    def _symbol_position_lots(self, ctx: Context) -> int:
-        """The account's position in this symbol on this venue (all strategies)."""
+    def _market(
+        self, order: Quote | Take | Stop, ctx: Context
+    ) -> tuple[Instrument, float | None, int]:
+        """Instrument, mid and the account's position (all strategies) where
+        ``order`` would trade: the strategy's own instrument or a watched one."""
+        venue, symbol = order.venue or ctx.venue, order.symbol or ctx.symbol
         if self.engine is None:
-            return ctx.position.size_lots
-        return self.engine.instruments[(ctx.venue, ctx.symbol)].position.size_lots
+            return ctx.instrument, ctx.book.mid_ticks(), ctx.position.size_lots
+        state = self.engine.instruments[(venue, symbol)]
+        return state.instrument, state.book.mid_ticks(), state.position.size_lots
 
-    def _asset_position_quote(self, ctx: Context) -> Decimal:
+    def _asset_position_quote(self, base: str) -> Decimal:
         """Signed position in this base asset across every venue, valued at each mid."""
         if self.engine is None or self.limits.max_position_asset_quote is None:
             return Decimal(0)
-        base = ctx.instrument.base
         total = Decimal(0)
         for state in self.engine.instruments.values():
             if state.instrument.base != base or state.position.size_lots == 0:
@@ -214,8 +216,20 @@ class BuiltinRiskRules:
         about to be replaced by this Decision, so they do not count.
         """
         crossing: set[str] = set()
-        bids = [q for q in decision.quotes if q.side is Side.BUY]
-        asks = [q for q in decision.quotes if q.side is Side.SELL]
+        by_instrument: dict[tuple[str, str], list[Quote]] = {}
+        for quote in decision.quotes:
+            key = (quote.venue or ctx.venue, quote.symbol or ctx.symbol)
+            by_instrument.setdefault(key, []).append(quote)
+        for (venue, symbol), quotes in by_instrument.items():
+            crossing |= self._crossing_on(venue, symbol, quotes, ctx.strategy_id)
+        return crossing
+
+    def _crossing_on(
+        self, venue: str, symbol: str, quotes: list[Quote], strategy_id: str
+    ) -> set[str]:
+        crossing: set[str] = set()
+        bids = [q for q in quotes if q.side is Side.BUY]
+        asks = [q for q in quotes if q.side is Side.SELL]
         if bids and asks:
             best_ask = min(q.price_ticks for q in asks)
             crossing.update(q.tag for q in bids if q.price_ticks >= best_ask)
@@ -223,10 +237,10 @@ class BuiltinRiskRules:
             return crossing
         others = [
             order
-            for order in self.engine.oms.live_on(ctx.venue, ctx.symbol)
-            if order.strategy_id != ctx.strategy_id and order.price_ticks is not None
+            for order in self.engine.oms.live_on(venue, symbol)
+            if order.strategy_id != strategy_id and order.price_ticks is not None
         ]
-        for quote in decision.quotes:
+        for quote in quotes:
             for order in others:
                 if order.side is quote.side:
                     continue

@@ -155,6 +155,7 @@ def build_runtime(
             strategy_config.symbol.upper(),
             params,
             strategy_config.params,
+            watch=strategy_config.watched,
         )
         slot.content_hash = strategy_hashes.get(strategy_config.name, "")
     if config.host.journal is not None:

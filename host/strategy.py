@@ -72,6 +72,7 @@ class Context:
     """
 
     __slots__ = (
+        "_legs",
         "_open_orders",
         "book",
         "clock",
@@ -97,6 +98,7 @@ class Context:
         log: Any,
         strategy_id: str = "",
         open_orders: Any = None,
+        legs: Any = None,
     ) -> None:
         self.venue = venue
         self.symbol = symbol
@@ -108,6 +110,7 @@ class Context:
         self.log = log
         self.strategy_id = strategy_id
         self._open_orders = open_orders
+        self._legs = legs
 
     @property
     def open_orders(self) -> list[LiveOrder]:
@@ -116,6 +119,35 @@ class Context:
 
     def now_ns(self) -> int:
         return self.clock.now_ns()
+
+    def leg(self, venue: str, symbol: str) -> Leg:
+        """Another instrument this strategy watches (config ``watch``): its book,
+        instrument, signals and this strategy's position there."""
+        if self._legs is None:
+            raise KeyError(f"{venue}:{symbol} is not watched by this strategy")
+        return self._legs(self.strategy_id, venue, symbol)
+
+
+class Leg:
+    """One instrument as a strategy sees it: shared market state, own position."""
+
+    __slots__ = ("book", "instrument", "position", "signals", "symbol", "venue")
+
+    def __init__(
+        self,
+        venue: str,
+        symbol: str,
+        instrument: Instrument,
+        book: OrderBook,
+        signals: SignalBoard,
+        position: Position,
+    ) -> None:
+        self.venue = venue
+        self.symbol = symbol
+        self.instrument = instrument
+        self.book = book
+        self.signals = signals
+        self.position = position
 
 
 class Strategy:
