@@ -60,12 +60,6 @@ IN_FLIGHT = frozenset(
 )
 
 
-def _action_rank(action: OrderAction) -> int:
-    if isinstance(action, CancelOrder):
-        return 0
-    return 1 if isinstance(action, AmendOrder) else 2
-
-
 @dataclass(slots=True)
 class LiveOrder:
     """Our view of one order, from send until a terminal state."""
@@ -179,41 +173,53 @@ class OrderManager:
         none.
         """
         by_tag = self._by_tag.setdefault(strategy_id, {})
-        actions: list[OrderAction] = []
         wanted: set[str] = set()
         price_tolerance = self.price_tolerance_ticks
         size_tolerance = self.size_tolerance_lots
+        # Three lists rather than a sort: cancels go first (they only reduce risk
+        # and get the rate-limit budget first), then amends, then new orders.
+        cancels: list[OrderAction] = []
+        amends: list[OrderAction] = []
+        news: list[OrderAction] = []
+        terminal, in_flight = OrderStatus.TERMINAL, IN_FLIGHT
         own_venue, own_symbol = venue, symbol
         for quote in decision.quotes:
-            wanted.add(quote.tag)
+            tag = quote.tag
+            wanted.add(tag)
             venue, symbol = quote.venue or own_venue, quote.symbol or own_symbol
-            current = by_tag.get(quote.tag)
-            if current is not None and not current.is_terminal:
-                if current.in_flight:
-                    continue
-                if current.price_ticks is None or current.trigger_price_ticks is not None:
-                    # The tag held a stop before: a different kind of order now.
-                    actions.append(self._cancel(current))
+            current = by_tag.get(tag)
+            if current is not None:
+                status = current.status
+                if status in terminal:
                     current = None
-            if current is not None and not current.is_terminal:
+                elif status in in_flight:
+                    continue
+                elif current.trigger_price_ticks is not None:
+                    # The tag held a stop before: a different kind of order now.
+                    cancels.append(self._cancel(current))
+                    current = None
+            time_in_force = "PostOnly" if quote.post_only else "GTC"
+            if current is not None:
                 same_instrument = current.venue == venue and current.symbol == symbol
+                price_ticks = current.price_ticks
+                assert price_ticks is not None  # a tagged quote is a limit order
                 if (
                     same_instrument
-                    and abs(current.price_ticks - quote.price_ticks) <= price_tolerance
-                    and abs(current.size_lots - quote.size_lots) <= size_tolerance
+                    and -price_tolerance <= price_ticks - quote.price_ticks <= price_tolerance
+                    and -size_tolerance <= current.size_lots - quote.size_lots <= size_tolerance
                 ):
                     continue
                 if (
-                    venue in amend_venues
-                    and same_instrument
+                    same_instrument
+                    and venue in amend_venues
                     and current.side is quote.side
-                    and current.time_in_force == ("PostOnly" if quote.post_only else "GTC")
+                    and current.time_in_force == time_in_force
                     and quote.size_lots > current.filled_lots
                 ):
-                    actions.append(self._amend(current, quote.price_ticks, quote.size_lots))
+                    amends.append(self._amend(current, quote.price_ticks, quote.size_lots))
                     continue
-                actions.append(self._cancel(current))
-            actions.append(
+                cancels.append(self._cancel(current))
+            news.append(
                 self._new(
                     strategy_id,
                     venue,
@@ -221,8 +227,8 @@ class OrderManager:
                     quote.side,
                     quote.price_ticks,
                     quote.size_lots,
-                    quote.tag,
-                    "PostOnly" if quote.post_only else "GTC",
+                    tag,
+                    time_in_force,
                     quote.reduce_only,
                 )
             )
@@ -241,17 +247,19 @@ class OrderManager:
                     and current.venue == venue
                 ):
                     continue
-                actions.append(self._cancel(current))
-            actions.append(self._new_stop(strategy_id, venue, symbol, stop))
-        for tag, order in list(by_tag.items()):
-            if tag in wanted:
-                continue
-            if order.is_terminal:
-                del by_tag[tag]
-            elif order.status != OrderStatus.PENDING_CANCEL:
-                actions.append(self._cancel(order))
+                cancels.append(self._cancel(current))
+            news.append(self._new_stop(strategy_id, venue, symbol, stop))
+        # Every wanted tag is in by_tag now; anything more is an order to take down.
+        if len(by_tag) > len(wanted):
+            for tag, order in list(by_tag.items()):
+                if tag in wanted:
+                    continue
+                if order.status in terminal:
+                    del by_tag[tag]
+                elif order.status != OrderStatus.PENDING_CANCEL:
+                    cancels.append(self._cancel(order))
         for take in decision.takes:
-            actions.append(
+            news.append(
                 self._new(
                     strategy_id,
                     take.venue or own_venue,
@@ -265,9 +273,11 @@ class OrderManager:
                     track_tag=False,
                 )
             )
-        # Cancels first: they only reduce risk, and they get the rate-limit budget first.
-        actions.sort(key=_action_rank)
-        return actions
+        if amends:
+            cancels += amends
+        if news:
+            cancels += news
+        return cancels
 
     def cancel_all(self, strategy_id: str | None = None) -> list[CancelOrder]:
         """Cancel every live order of ours (of one strategy, if given)."""
