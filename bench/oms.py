@@ -37,7 +37,9 @@ def acknowledge(oms: OrderManager, actions: list) -> None:
     """The venue's answer to every action, so the next diff is not blocked by in-flight orders."""
     for action in actions:
         order = oms.orders[action.order_link_id]
-        status = OrderStatus.CANCELLED if type(action).__name__ == "CancelOrder" else OrderStatus.NEW
+        status = (
+            OrderStatus.CANCELLED if type(action).__name__ == "CancelOrder" else OrderStatus.NEW
+        )
         price = getattr(action, "price_ticks", order.price_ticks)
         size = getattr(action, "size_lots", order.size_lots)
         oms.apply_update(
@@ -64,9 +66,7 @@ def run(quick: bool = False) -> dict:
     try:
         for round_index in range(rounds):
             base = 600_000 + (round_index % 2)
-            acknowledge(
-                oms, oms.diff("s", "sim", "BTCUSDT", ladder(base, 0), amend_venues={"sim"})
-            )
+            acknowledge(oms, oms.diff("s", "sim", "BTCUSDT", ladder(base, 0), amend_venues={"sim"}))
             for name, (shift, moved) in cases.items():
                 started = clock()
                 decision = ladder(base, shift, moved)

@@ -81,6 +81,9 @@ class LiveOrder:
     amend_price_ticks: int | None = None
     amend_size_lots: int | None = None
     trigger_price_ticks: int | None = None  # a conditional order (Stop)
+    # A request on this order timed out: the next news (the venue's answer to
+    # a query) is the truth, whatever we were waiting for.
+    awaiting_query: bool = False
 
     @property
     def remaining_lots(self) -> int:
@@ -370,17 +373,42 @@ class OrderManager:
             if update.status and update.status != OrderStatus.UNKNOWN and not order.is_terminal:
                 order.status = update.status
             return order
-        if order.amend_price_ticks is not None:
-            if not update.reject_code and update.price_ticks is not None:
-                # The amend took: the venue's answer carries the new price and size.
-                order.price_ticks, order.size_lots = update.price_ticks, update.size_lots
+        if update.status == OrderStatus.UNKNOWN:
+            # A request timed out. The order keeps its pending state (a cancel we
+            # asked for is still asked for) until the venue is queried.
+            if not order.is_terminal:
+                order.awaiting_query = True
+                if order.status not in IN_FLIGHT:
+                    order.status = OrderStatus.UNKNOWN
+            return order
+        if order.awaiting_query:
+            # The answer to our query: it settles the order, pending or not.
+            order.awaiting_query = False
             order.amend_price_ticks = order.amend_size_lots = None
+            if update.price_ticks is not None and update.status not in OrderStatus.TERMINAL:
+                order.price_ticks, order.size_lots = update.price_ticks, update.size_lots
+            if not order.is_terminal or update.status in OrderStatus.TERMINAL:
+                order.status = update.status
+            if update.status == OrderStatus.REJECTED:
+                self.rejects += 1
+            return order
+        terminal_news = update.status in OrderStatus.TERMINAL
+        if order.is_terminal and not terminal_news:
+            return order  # a late ack after the order ended: the end stands
+        if order.status == OrderStatus.PENDING_CANCEL and not terminal_news:
+            return order  # an earlier ack arriving late: our cancel is still outstanding
+        if order.amend_price_ticks is not None and not terminal_news:
+            if (update.price_ticks, update.size_lots) != (
+                order.amend_price_ticks,
+                order.amend_size_lots,
+            ):
+                return order  # news from before the amend: it is still in flight
+            # The amend took: the venue's answer carries the new price and size.
+            order.price_ticks, order.size_lots = update.price_ticks, update.size_lots
+        order.amend_price_ticks = order.amend_size_lots = None
         # Filled quantity comes from fills alone (deduplicated by exec id), so an
         # update and a fill reporting the same execution never count it twice.
-        if not (
-            order.status == OrderStatus.FILLED and update.status == OrderStatus.PARTIALLY_FILLED
-        ):
-            order.status = update.status
+        order.status = update.status
         if update.status == OrderStatus.REJECTED:
             order.reject_code, order.reject_reason = update.reject_code, update.reject_reason
             self.rejects += 1

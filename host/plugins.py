@@ -37,10 +37,13 @@ from host.strategy import Strategy
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "host.venues.sim",
+    "host.venues.bybit",
+    "host.venues.ccxt_venue",
     "host.commands",
     "host.marketdata.commands",
     "host.journal_commands",
     "host.emulator.commands",
+    "host.backtest.commands",
 )
 
 # Module names of folder plugins live under this prefix, so two files with the

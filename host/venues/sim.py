@@ -76,9 +76,12 @@ class SimVenue:
             for symbol, instrument in instruments.items()
         }
         # Called with each fill at the moment the exchange makes it (before the
-        # response latency), with the matching engine that made it: the
-        # backtest's metrics read the exchange-side mid there. None: nobody.
-        self.fill_observer: Callable[[Fill, MatchingEngine], None] | None = None
+        # response latency) and the exchange-side mid in ticks just before the
+        # event that caused it (None if a side was empty): the backtest's
+        # metrics. A trade can empty the levels it swept, so the mid is taken
+        # before. None: nobody observes, and nothing is computed.
+        self.fill_observer: Callable[[Fill, float | None], None] | None = None
+        self._mid_before_ticks: float | None = None
 
     def start(self) -> None:
         pass
@@ -93,6 +96,8 @@ class SimVenue:
         if engine is None:
             return
         now_ns = self.scheduler.clock.now_ns()
+        if self.fill_observer is not None:
+            self._mid_before_ticks = _mid_ticks(engine)
         if isinstance(event, Trade):
             answers = engine.on_trade(event, now_ns)
         else:
@@ -136,12 +141,20 @@ class SimVenue:
         for answer in answers:
             if isinstance(answer, Fill):
                 if observer is not None:
-                    observer(answer, self.engines[answer.symbol])
+                    observer(answer, self._mid_before_ticks)
                 self.scheduler.call_later(self.response_latency_ns, self.sink.on_fill, answer)
             else:
                 self.scheduler.call_later(
                     self.response_latency_ns, self.sink.on_order_update, answer
                 )
+
+
+def _mid_ticks(engine: MatchingEngine) -> float | None:
+    bid_ticks = engine.best_bid_ticks
+    ask_ticks = engine.best_ask_ticks
+    if bid_ticks is None or ask_ticks is None:
+        return None
+    return (bid_ticks + ask_ticks) / 2
 
 
 @hookimpl
