@@ -68,11 +68,17 @@ def _run(args: argparse.Namespace) -> int:
     from host.backtest.runner import ReplayProgress, merge_feeds, run_replay
     from host.engine import StrategyError
     from host.journal import JournalError
+    from host.live import run_live
     from host.logs import setup_logging
-    from host.runtime import build_runtime, resolve_path
+    from host.runtime import StartupError, build_runtime, resolve_path
 
     try:
         config = load_config(args.config)
+        if args.speed is not None:
+            # The speed reaches the emulator's replay clock too, so it is set first.
+            config = config.model_copy(
+                update={"host": config.host.model_copy(update={"speed": args.speed})}
+            )
         setup_logging(
             None if args.no_log_file else resolve_path(config, config.host.log_dir),
             "WARNING" if args.json else config.host.log_level,
@@ -80,14 +86,16 @@ def _run(args: argparse.Namespace) -> int:
         runtime = build_runtime(config, raise_strategy_errors=config.host.mode == "backtest")
     except ConfigError as error:
         return config_error(error)
-    except JournalError as error:
-        print(f"journal error: {error}", file=sys.stderr)
+    except (JournalError, StartupError) as error:
+        print(f"error: {error}", file=sys.stderr)
         return ExitCode.FAILURE
     for failure in runtime.plugins.failures:
         print(f"plugin {failure.name} failed to load: {failure.error}", file=sys.stderr)
+    if args.dry_run:
+        return _dry_run(runtime, as_json=args.json)
 
     duration_s = args.duration if args.duration is not None else config.host.duration_s
-    speed = args.speed if args.speed is not None else config.host.speed
+    speed = config.host.speed
     show_progress = not args.json and sys.stderr.isatty()
     wall_start = time.monotonic()
 
@@ -117,16 +125,19 @@ def _run(args: argparse.Namespace) -> int:
     _install_kill_signal(runtime.engine, config.risk.flatten_on_halt)
     status = ExitCode.OK
     try:
-        run_replay(
-            runtime.engine,
-            merge_feeds(runtime.feeds),
-            runtime.scheduler,
-            runtime.sim_venues,
-            duration_s=duration_s,
-            speed=speed,
-            on_progress=progress,
-            progress_every=5_000,
-        )
+        if runtime.live:
+            run_live(runtime.engine, runtime.scheduler, duration_s=duration_s)
+        else:
+            run_replay(
+                runtime.engine,
+                merge_feeds(runtime.feeds),
+                runtime.scheduler,
+                runtime.sim_venues,
+                duration_s=duration_s,
+                speed=speed,
+                on_progress=progress,
+                progress_every=5_000,
+            )
     except StrategyError as error:
         print(f"\n{error}: {error.__cause__!r}", file=sys.stderr)
         status = ExitCode.FAILURE
@@ -138,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if reloader is not None:
             reloader.stop()
+        runtime.close()
     if show_progress:
         print(file=sys.stderr)
     summary = runtime.engine.summary()
@@ -148,6 +160,39 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print_summary(summary, time.monotonic() - wall_start)
     return status
+
+
+def _dry_run(runtime: Any, *, as_json: bool) -> int:
+    """Connected, read what the venues say, placed nothing."""
+    venues = []
+    for name, venue in runtime.engine.venues.items():
+        venues.append(
+            {
+                "venue": name,
+                "kind": type(venue).__name__,
+                "instruments": {
+                    symbol: {
+                        "tick_size": format(i.tick_size, "f"),
+                        "lot_size": format(i.lot_size, "f"),
+                        "min_qty": format(i.lots_to_qty(i.min_qty_lots), "f"),
+                    }
+                    for symbol, i in venue.instruments.items()
+                },
+                "balances": {k: format(v, "f") for k, v in getattr(venue, "balances", {}).items()},
+                "positions": dict(getattr(venue, "positions", {}) or {}),
+            }
+        )
+    runtime.close()
+    for venue in runtime.engine.venues.values():
+        venue.stop()
+    if as_json:
+        print_json({"dry_run": True, "orders_sent": 0, "venues": venues})
+    else:
+        for item in venues:
+            print(f"{item['venue']} ({item['kind']}): {item['instruments']}")
+            print(f"  balances {item['balances']}  positions {item['positions']}")
+        print("dry run: nothing was placed")
+    return ExitCode.OK
 
 
 def _install_kill_signal(engine: Any, flatten: bool) -> None:
@@ -395,6 +440,11 @@ def mmhost_register_commands(subparsers: argparse._SubParsersAction) -> None:
         help="replay speed factor (1 = real time, max = as fast as possible); ignored live",
     )
     run.add_argument("--no-log-file", action="store_true", help="log to the console only")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="connect, read instruments, balances and positions, place nothing, exit",
+    )
     add_json_option(run)
     run.set_defaults(handler=_run)
 

@@ -33,6 +33,11 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _empty_path_is_none(value: object) -> object:
+    """An empty string in a path setting means "off"."""
+    return None if value == "" else value
+
+
 class HostSection(StrictModel):
     """The [host] table: how this process runs."""
 
@@ -83,7 +88,7 @@ class HostSection(StrictModel):
     @field_validator("journal", mode="before")
     @classmethod
     def _empty_journal_is_none(cls, value: object) -> object:
-        return None if value == "" else value
+        return _empty_path_is_none(value)
 
     @field_validator("speed")
     @classmethod
@@ -240,8 +245,14 @@ class RiskSection(StrictModel):
     )
     kill_file: Path | None = Field(
         Path("var/KILL"),
-        description="When this file appears, cancel everything and stop (`mmhost kill` writes it).",
+        description="When this file appears, cancel everything and stop (`mmhost kill` writes "
+        "it); an empty string turns the file off (SIGUSR1 still works).",
     )
+
+    @field_validator("kill_file", mode="before")
+    @classmethod
+    def _empty_kill_file_is_none(cls, value: object) -> object:
+        return _empty_path_is_none(value)
 
 
 class OmsSection(StrictModel):

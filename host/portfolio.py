@@ -36,6 +36,12 @@ class Position:
     volume_quote: Decimal = Decimal(0)
     maker_fill_count: int = 0
 
+    def adopt(self, size_lots: int, mark_price_ticks: float | None) -> None:
+        """Take over a position found at the venue, costed at the mark (its own
+        entry price is the venue's business; PnL here counts from now)."""
+        self.size_lots = size_lots
+        self.open_cost = Decimal(mark_price_ticks or 0) * size_lots
+
     def apply_fill(self, fill: Fill) -> None:
         signed_lots = int(fill.side) * fill.size_lots
         price = fill.price_ticks

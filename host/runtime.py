@@ -8,17 +8,27 @@ event, and raised as ConfigError naming the key.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+from loguru import logger
 from pydantic import ValidationError
 
-from host.clock import Scheduler, SimClock
-from host.config import Config, ConfigError, describe_validation_error
+from host.clock import LiveClock, Scheduler, SimClock
+from host.config import (
+    Config,
+    ConfigError,
+    Credentials,
+    VenueSection,
+    describe_validation_error,
+    load_credentials,
+)
 from host.engine import Engine
 from host.instruments import UnknownInstrumentError, lookup
 from host.journal import Journal, JournalPlugin
-from host.models import BookMessage, Instrument, Trade
+from host.live import LiveScheduler, ThreadSafeSink
+from host.models import BookMessage, CancelOrder, Instrument, Trade
 from host.plugins import PluginHost, build_plugin_host
 from host.risk import BuiltinRiskRules
 from host.venues.sim import SimVenue
@@ -27,16 +37,33 @@ BUNDLED_DATA_DIR = Path(__file__).parent / "data"
 BUNDLED_PREFIX = "bundled:"
 
 
+class StartupError(Exception):
+    """A venue could not start (wrong keys, unknown symbol, unreachable endpoint)."""
+
+
 @dataclass(slots=True)
 class Runtime:
-    """A built host, ready to replay."""
+    """A built host: replayed (``feeds``) or live (venues on their own threads)."""
 
     config: Config
     plugins: PluginHost
     engine: Engine
-    scheduler: Scheduler
+    scheduler: Any
     sim_venues: dict[str, SimVenue]
     feeds: list[Iterator[BookMessage | Trade]]
+    live: bool = False
+    # Live only: market-data venues of paper trading, in-process emulators.
+    feed_venues: list[Any] = field(default_factory=list)
+    emulators: list[Any] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Stop what the runtime started beside the engine (feeds, emulators)."""
+        for venue in self.feed_venues:
+            venue.stop()
+        for emulator in self.emulators:
+            emulator.stop()
+        self.feed_venues.clear()
+        self.emulators.clear()
 
 
 def config_dir(config: Config) -> Path:
@@ -75,9 +102,18 @@ def build_runtime(
     strategies = plugins.strategies()
     venue_kinds = plugins.venue_factories()
 
-    clock = SimClock()
-    scheduler = Scheduler(clock)
+    live = any(venue.kind != "sim" for venue in config.venues)
+    if live:
+        _check_live_config(config)
+        live_clock = LiveClock()
+        clock: Any = live_clock
+        scheduler: Any = LiveScheduler(live_clock)
+    else:
+        clock = SimClock()
+        scheduler = Scheduler(clock)
     engine = Engine(config, plugins, clock, scheduler, raise_strategy_errors=raise_strategy_errors)
+    runtime = Runtime(config, plugins, engine, scheduler, {}, [], live=live)
+    sink: Any = ThreadSafeSink(engine) if live else engine
     if config.risk.kill_file is not None:
         kill_file = resolve_path(config, config.risk.kill_file)
         if kill_file.exists():
@@ -88,19 +124,14 @@ def build_runtime(
         engine.breakers.kill_file = kill_file
     plugins.pm.register(BuiltinRiskRules(config.risk), name="builtin-risk")
 
-    sim_venues: dict[str, SimVenue] = {}
-    feeds: list[Iterator[BookMessage | Trade]] = []
+    sim_venues = runtime.sim_venues
+    feeds = runtime.feeds
     for index, venue_config in enumerate(config.venues):
         key = f"venues[{index}]"
         if venue_config.kind not in venue_kinds:
             raise ConfigError(
                 f"{source}: {key}.kind = {venue_config.kind!r}: unknown venue kind; "
                 f"expected one of {sorted(venue_kinds)}"
-            )
-        if venue_config.kind != "sim":
-            raise ConfigError(
-                f"{source}: {key}.kind = {venue_config.kind!r}: this build replays recordings "
-                "through sim venues only; live venues are not wired yet"
             )
         instruments: dict[str, Instrument] = {}
         for symbol_index, symbol in enumerate(venue_config.symbols):
@@ -109,6 +140,13 @@ def build_runtime(
             except UnknownInstrumentError as error:
                 raise ConfigError(f"{source}: {key}.symbols[{symbol_index}]: {error}") from None
             instruments[symbol] = replace(template, venue=venue_config.name)
+        if venue_config.kind != "sim":
+            try:
+                _add_live_venue(runtime, venue_config, instruments, venue_kinds, sink)
+            except StartupError:
+                runtime.close()
+                raise
+            continue
         venue = venue_kinds[venue_config.kind](venue_config, instruments, scheduler, engine)
         engine.add_venue(venue_config.name, venue)
         if isinstance(venue, SimVenue):
@@ -160,7 +198,118 @@ def build_runtime(
         slot.content_hash = strategy_hashes.get(strategy_config.name, "")
     if config.host.journal is not None:
         open_journal(engine, resolve_path(config, config.host.journal))
-    return Runtime(config, plugins, engine, scheduler, sim_venues, feeds)
+    if live and config.host.mode == "live":
+        for venue in engine.venues.values():
+            reconcile(engine, venue)
+    return runtime
+
+
+def _check_live_config(config: Config) -> None:
+    source = config.source
+    for index, venue in enumerate(config.venues):
+        if venue.kind == "sim":
+            raise ConfigError(
+                f"{source}: venues[{index}].kind = 'sim': a sim venue replays a recording on a "
+                'simulated clock and cannot run beside live venues; use mode = "paper" on the '
+                "live venues instead"
+            )
+    if config.host.mode == "backtest":
+        raise ConfigError(
+            f"{source}: host.mode = 'backtest': a backtest never opens a socket; use sim venues "
+            '(or `mmhost backtest`), or mode = "paper" / "live"'
+        )
+
+
+def _add_live_venue(
+    runtime: Runtime,
+    venue_config: VenueSection,
+    instruments: dict[str, Instrument],
+    venue_kinds: dict[str, Any],
+    sink: Any,
+) -> None:
+    """Start one venue of kind bybit/ccxt (or a plugin's): live, or as the market
+    feed of a simulated venue in paper mode. ``endpoint = "emulator"`` starts a
+    loopback emulator replaying the venue's data first."""
+    config, engine = runtime.config, runtime.engine
+    credentials = load_credentials(venue_config)
+    if venue_config.endpoint == "emulator":
+        server = start_emulator(config, venue_config)
+        runtime.emulators.append(server)
+        venue_config = venue_config.model_copy(update={"endpoint": server.urls.http})
+        credentials = Credentials(server.config.api_key, server.config.api_secret)
+    factory = venue_kinds[venue_config.kind]
+    paper = config.host.mode == "paper"
+    try:
+        venue = factory(
+            venue_config,
+            instruments,
+            runtime.scheduler,
+            sink,
+            credentials=None if paper else credentials,
+        )
+        venue.start()
+    except ConfigError:
+        raise
+    except Exception as error:
+        raise StartupError(f"venue {venue_config.name!r} did not start: {error}") from None
+    if paper:
+        # Market data from the venue, fills from the simulator.
+        simulated = SimVenue(venue_config, venue.instruments, runtime.scheduler, engine)
+        sink.paper_venues[venue_config.name] = simulated
+        runtime.feed_venues.append(venue)
+        runtime.sim_venues[venue_config.name] = simulated
+        engine.add_venue(venue_config.name, simulated)
+    else:
+        engine.add_venue(venue_config.name, venue)
+
+
+def start_emulator(config: Config, venue_config: VenueSection) -> Any:
+    """An in-process Bybit V5 emulator replaying the venue's data on 127.0.0.1."""
+    from host.emulator import EmulatorConfig, EmulatorServer
+
+    speed = config.host.speed
+    # Rate limits hold per market second: a replay at 20x allows 20x the orders.
+    scale = 1000.0 if speed == "max" else max(1.0, float(speed))
+    emulator = EmulatorServer(
+        EmulatorConfig(
+            data=tuple(resolve_path(config, item) for item in venue_config.data),
+            data_symbol=(venue_config.category, venue_config.symbols[0]),
+            speed=speed,
+            rate_limit_per_s=int(50 * scale),
+            order_rate_limit_per_s=int(10 * scale),
+        )
+    )
+    emulator.start()
+    return emulator
+
+
+def reconcile(engine: Engine, venue: Any) -> None:
+    """At a live start: our desk's orders the venue still holds are orphans of a
+    previous run and are cancelled; the venue's positions are adopted. Every
+    difference is logged; other desks' orders on a shared account are untouched."""
+    fetch_orders = getattr(venue, "fetch_open_orders", None)
+    fetch_positions = getattr(venue, "fetch_positions", None)
+    log = logger.bind(venue=venue.name)
+    if fetch_orders is not None:
+        orphans = [u for u in fetch_orders() if engine.oms.owns(u.order_link_id)]
+        if orphans:
+            log.warning(
+                "cancelling {count} orphan orders of this desk: {ids}",
+                count=len(orphans),
+                ids=[u.order_link_id for u in orphans],
+            )
+            venue.submit([CancelOrder(u.order_link_id, u.symbol) for u in orphans])
+    if fetch_positions is not None:
+        for symbol, size_lots in fetch_positions().items():
+            state = engine.instruments.get((venue.name, symbol))
+            if state is None or size_lots == 0:
+                continue
+            log.warning(
+                "adopting the venue's position {symbol} {size_lots} lots",
+                symbol=symbol,
+                size_lots=size_lots,
+            )
+            state.position.adopt(size_lots, state.book.mid_ticks())
 
 
 def open_journal(engine: Engine, path: Path) -> Journal:

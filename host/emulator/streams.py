@@ -444,6 +444,8 @@ class Streams:
         return len(dropped)
 
     async def close_all(self) -> None:
+        # A pending disconnect-cancel-all timer dies with the server, not after it.
+        self._cancel_dcp()
         for connection in list(self.connections):
             with contextlib.suppress(Exception):
                 await connection.socket.close()

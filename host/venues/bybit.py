@@ -815,9 +815,8 @@ class BybitVenue:
             price_ticks=price_ticks,
             size_lots=size_lots,
             filled_lots=filled_lots,
-            # Bybit's reason for a cancel it made itself (PostOnly would take,
-            # DCP, ...) is the venue's code for it.
-            reject_code=reason,
+            # A cancel Bybit made itself (PostOnly would take, DCP, ...) is not a
+            # refusal: no code, the venue's reason in the text, as the simulator does.
             reject_reason=reason,
             venue_order_id=item.orderId,
         )
