@@ -74,6 +74,8 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         config = load_config(args.config)
+        if args.venue == "sim":
+            config = replay_config(config)
         if args.speed is not None:
             # The speed reaches the emulator's replay clock too, so it is set first.
             config = config.model_copy(
@@ -160,6 +162,23 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print_summary(summary, time.monotonic() - wall_start)
     return status
+
+
+def replay_config(config: Any) -> Any:
+    """The same config with every venue a sim venue replaying its own data: no
+    socket, no emulator (``mmhost run --venue sim``)."""
+    venues = []
+    for index, venue in enumerate(config.venues):
+        if venue.kind != "sim" and not venue.data:
+            raise ConfigError(
+                f"{config.source}: venues[{index}].data: --venue sim replays each venue's "
+                "recording, and this venue has none"
+            )
+        venues.append(venue.model_copy(update={"kind": "sim"}))
+    host = config.host
+    if host.mode == "live":
+        host = host.model_copy(update={"mode": "paper"})
+    return config.model_copy(update={"venues": venues, "host": host})
 
 
 def _dry_run(runtime: Any, *, as_json: bool) -> int:
@@ -440,6 +459,13 @@ def mmhost_register_commands(subparsers: argparse._SubParsersAction) -> None:
         help="replay speed factor (1 = real time, max = as fast as possible); ignored live",
     )
     run.add_argument("--no-log-file", action="store_true", help="log to the console only")
+    run.add_argument(
+        "--venue",
+        choices=["config", "sim"],
+        default="config",
+        help="sim: replay every venue's recording in the simulator (no socket, no emulator); "
+        "config (default): the venues as configured",
+    )
     run.add_argument(
         "--dry-run",
         action="store_true",
