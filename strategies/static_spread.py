@@ -43,11 +43,18 @@ class StaticSpreadParams(StrategyParams):
     )
     post_only: bool = Field(True, description="Quotes are PostOnly (never take liquidity).")
 
-    @model_validator(mode="after")
-    def _one_spread(self) -> StaticSpreadParams:
-        if (self.spread_bps is None) == (self.spread_ticks is None):
-            raise ValueError("set exactly one of spread_bps and spread_ticks")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _one_spread(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        has_bps = values.get("spread_bps") is not None
+        has_ticks = values.get("spread_ticks") is not None
+        if has_bps and has_ticks:
+            raise ValueError("set one of spread_bps and spread_ticks, not both")
+        if not has_bps and not has_ticks:
+            return {**values, "spread_bps": 1.0}
+        return values
 
 
 class StaticSpread(Strategy):

@@ -23,10 +23,9 @@ def run(params: dict, duration_s: float):
     return replay(build_host(config), duration_s=duration_s)
 
 
-def test_params_need_exactly_one_spread() -> None:
-    with pytest.raises(ValidationError, match="exactly one"):
-        StaticSpreadParams()
-    with pytest.raises(ValidationError, match="exactly one"):
+def test_params_take_one_spread_and_default_to_one_bps() -> None:
+    assert StaticSpreadParams().spread_bps == 1.0
+    with pytest.raises(ValidationError, match="not both"):
         StaticSpreadParams(spread_bps=1, spread_ticks=2)
     with pytest.raises(ValidationError):
         StaticSpreadParams(spread_bps=-1)

@@ -219,7 +219,9 @@ def backtest_config(spec: BacktestSpec, info: DataInfo) -> Config:
     }
     if risk:
         document["risk"] = risk
-    source = spec.config if spec.config is not None else Path.cwd() / "backtest.toml"
+    # Without a config file the values come from the command line; relative
+    # paths then resolve against the working directory (the source's parent).
+    source = spec.config if spec.config is not None else Path("(command line)")
     return parse_config(_jsonable(document), source=source)
 
 
