@@ -7,10 +7,12 @@ linear never share a key.
 
 Sources: Binance values are those of the bundled recordings (checked against
 every price and quantity in them, see ``/work/shared/data/binance/README.md``).
-Bybit values are from Bybit V5 ``/v5/market/instruments-info`` at the time of
-writing (priceFilter.tickSize, lotSizeFilter.qtyStep / basePrecision,
-minOrderQty); venues change these, so live trading should refresh them from
-the venue at start-up rather than trust this table.
+LINKUSDT on ``binance-spot`` and ``huobi-spot`` comes from the two-venue
+snapshot data (see the comment at its rows). Bybit values are from Bybit V5
+``/v5/market/instruments-info`` at the time of writing (priceFilter.tickSize,
+lotSizeFilter.qtyStep / basePrecision, minOrderQty); venues change these, so
+live trading should refresh them from the venue at start-up rather than trust
+this table.
 """
 
 from __future__ import annotations
@@ -59,6 +61,13 @@ _TABLE: dict[tuple[str, str], Instrument] = {
         _instrument("bybit-linear", "ETHUSDT", "0.01", "0.01", "0.01", "ETH"),
         _instrument("bybit-spot", "BTCUSDT", "0.01", "0.000001", "0.000048", "BTC"),
         _instrument("bybit-spot", "ETHUSDT", "0.01", "0.00001", "0.00062", "ETH"),
+        # LINK/USDT of the two-venue snapshot data (/work/shared/data/two-venue):
+        # grids read off the data, not the venues' filters. Binance prices and
+        # sizes have at most 3 decimals. Huobi prices have 4; its sizes have 2,
+        # except 1,065 float-summed values (26.88178831780013) that the reader
+        # rounds half-even to the 0.01 lot and counts. Minimum size: one lot.
+        _instrument("binance-spot", "LINKUSDT", "0.001", "0.001", "0.001", "LINK"),
+        _instrument("huobi-spot", "LINKUSDT", "0.0001", "0.01", "0.01", "LINK"),
     )
 }
 

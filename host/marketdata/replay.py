@@ -20,11 +20,12 @@ from host.marketdata.binance import BinanceReader
 from host.marketdata.bybit import read_bybit_orderbook, read_bybit_trades
 from host.marketdata.common import OnBadLine, ReaderStats, open_binary
 from host.marketdata.recording import HEADER_PREFIX, read_recording
+from host.marketdata.snapshot_csv import is_snapshot_csv_header, read_snapshot_csv, split_symbol
 from host.models import BookMessage, Instrument, Side, Trade
 
 __all__ = ["FORMATS", "Detected", "ReplayStats", "detect", "open_events", "replay_stats"]
 
-FORMATS = ("mmhost", "binance", "bybit-orderbook", "bybit-trades")
+FORMATS = ("mmhost", "binance", "bybit-orderbook", "bybit-trades", "snapshot-csv")
 _PEEK_LINES = 200
 _SYMBOL = re.compile(rb'"s":"([A-Za-z0-9]+)"')
 
@@ -68,6 +69,13 @@ def detect(path: Path | str) -> Detected:
         return Detected("binance", "binance-usdm" if is_futures else "binance-spot", symbol)
     if first.startswith(b"{") and b'"topic"' in first:
         return Detected("bybit-orderbook", None, symbol)
+    if is_snapshot_csv_header(first):
+        # Top-N snapshot rows; the symbol's suffix (LINKUSDT.BNC) names the market.
+        if len(lines) < 2:
+            return Detected("snapshot-csv", None, None)
+        symbol_text = lines[1].decode("utf-8", "replace").split(",")[1:2]
+        symbol, market = split_symbol(symbol_text[0]) if symbol_text else ("", None)
+        return Detected("snapshot-csv", market, symbol or None)
     if first.startswith(b"timestamp,"):
         header = first.decode("utf-8", "replace").split(",")
         symbol = None
@@ -78,7 +86,7 @@ def detect(path: Path | str) -> Detected:
         return Detected("bybit-trades", None, symbol)
     raise ValueError(
         f"{path}: unrecognised format (expected an mmhost recording, a Binance "
-        "recording, a Bybit order-book archive or a Bybit trade CSV)"
+        "recording, a Bybit order-book archive, a Bybit trade CSV or a snapshot CSV)"
     )
 
 
@@ -110,6 +118,12 @@ def open_events(
         chosen_market = market or detected.market or "binance-usdm"
         instrument = instrument or lookup(chosen_market, chosen_symbol)
         return iter(BinanceReader(paths, instrument, on_bad_line=on_bad_line, stats=stats))
+    if detected.format == "snapshot-csv":
+        chosen_market = market or detected.market
+        if instrument is None and chosen_market is None:
+            raise ValueError(f"{paths[0]}: cannot tell the market; pass --market")
+        instrument = instrument or lookup(chosen_market, chosen_symbol)  # type: ignore[arg-type]
+        return read_snapshot_csv(paths, instrument, on_bad_line=on_bad_line, stats=stats)
     chosen_market = market or "bybit-linear"
     instrument = instrument or lookup(chosen_market, chosen_symbol)
     if detected.format == "bybit-orderbook":
