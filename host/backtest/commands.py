@@ -65,6 +65,7 @@ def _decimal(text: str) -> Decimal:
 
 
 def _backtest(args: argparse.Namespace) -> int:
+    from host.backtest.multivenue import parse_venue_data
     from host.backtest.report import write_report
     from host.backtest.session import BacktestInputError, BacktestSpec, run_backtest
     from host.commands import print_json
@@ -72,6 +73,13 @@ def _backtest(args: argparse.Namespace) -> int:
     from host.logs import setup_logging
 
     setup_logging(None, "ERROR" if args.json else "WARNING")
+    try:
+        venue_data = parse_venue_data(list(args.data))
+        if venue_data is not None:
+            return _multi_venue_backtest(args, venue_data)
+    except (BacktestInputError, ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.USAGE
     spec = BacktestSpec(
         strategy=args.strategy,
         data=[Path(p) for p in args.data],
@@ -114,6 +122,33 @@ def _backtest(args: argparse.Namespace) -> int:
     else:
         _print_summary(result.document)
     return ExitCode.OK if result.ok else ExitCode.FAILURE
+
+
+def _multi_venue_backtest(args: argparse.Namespace, venue_data: list[Any]) -> int:
+    from host.backtest.multivenue import (
+        multi_venue_config,
+        run_multi_venue,
+        write_multi_venue_report,
+    )
+    from host.commands import print_json
+
+    config = multi_venue_config(
+        args.strategy,
+        venue_data,
+        dict(args.param),
+        Path(args.config) if args.config else None,
+        {},
+    )
+    document, runtime, error_text = run_multi_venue(config)
+    if args.report:
+        write_multi_venue_report(Path(args.report), document, runtime)
+    if error_text:
+        print(f"backtest failed: {error_text}", file=sys.stderr)
+    if args.json:
+        print_json(document)
+    else:
+        _print_summary(document)
+    return ExitCode.FAILURE if error_text else ExitCode.OK
 
 
 def _data_from_config(config_path: Path) -> list[Path]:
@@ -214,10 +249,12 @@ def mmhost_register_commands(subparsers: argparse._SubParsersAction) -> None:
     backtest.add_argument(
         "--data",
         nargs="+",
+        action="extend",
         default=[],
-        metavar="FILE",
+        metavar="[VENUE=]FILE",
         help="recording files, read in order as one stream (default: the config's first "
-        "venue's data)",
+        "venue's data); VENUE=FILE for one recording per venue (the strategy trades the "
+        "first venue and watches the others)",
     )
     backtest.add_argument(
         "--from",
