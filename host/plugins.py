@@ -44,6 +44,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "host.journal_commands",
     "host.emulator.commands",
     "host.backtest.commands",
+    "host.estimator_commands",
 )
 
 # Module names of folder plugins live under this prefix, so two files with the
