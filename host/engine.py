@@ -149,6 +149,8 @@ class Engine:
         self.wake: Callable[[], Any] | None = None
         # Set by kill(); the driver (replay loop or live loop) stops when it sees it.
         self.stop_requested = False
+        self._hooks_generation = -1
+        self._observe_books = self._observe_trades = self._adjusters = True
         self.is_shut_down = False
         self.started = False
         # The journal, when configured: order intents are written before they are sent.
@@ -382,12 +384,23 @@ class Engine:
         if state.book_paused and book.is_valid:
             state.book_paused = False
             self.resume(f"book {message.venue}:{message.symbol} invalid", state.strategies)
-        self.hook.mmhost_book_updated(book=book, message=message, ctx=state.ctx)
+        if self.plugins.pm.generation != self._hooks_generation:
+            self._refresh_hook_flags()
+        if self._observe_books:
+            self.hook.mmhost_book_updated(book=book, message=message, ctx=state.ctx)
         if not book.is_valid:
             return
         for slot in state.strategies:
             if not slot.paused:
                 self._handle(slot, slot.strategy.on_book, state.book)
+
+    def _refresh_hook_flags(self) -> None:
+        """Which hot-path hooks have implementations (checked when plugins change)."""
+        hook = self.hook
+        self._observe_books = bool(hook.mmhost_book_updated.get_hookimpls())
+        self._observe_trades = bool(hook.mmhost_trade.get_hookimpls())
+        self._adjusters = bool(hook.mmhost_adjust_decision.get_hookimpls())
+        self._hooks_generation = self.plugins.pm.generation
 
     def _book_broken(self, state: InstrumentState, message: BookMessage) -> None:
         """A gap or a crossed book: quotes priced off it come down until it is resynced."""
@@ -410,7 +423,10 @@ class Engine:
         if not stats.first_event_ns:
             stats.first_event_ns = trade.ts_local_ns
         stats.last_event_ns = trade.ts_local_ns
-        self.hook.mmhost_trade(trade=trade, ctx=state.ctx)
+        if self.plugins.pm.generation != self._hooks_generation:
+            self._refresh_hook_flags()
+        if self._observe_trades:
+            self.hook.mmhost_trade(trade=trade, ctx=state.ctx)
         for slot in state.strategies:
             if not slot.paused:
                 self._handle(slot, slot.strategy.on_trade, trade)
@@ -610,11 +626,14 @@ class Engine:
         """Adjust, risk-check, diff and send one Decision of one strategy."""
         slot.decisions += 1
         ctx = slot.ctx
-        adjusted = self.hook.mmhost_adjust_decision(
-            decision=decision, ctx=ctx, strategy=slot.strategy
-        )
-        if adjusted is not None:
-            decision = adjusted
+        if self.plugins.pm.generation != self._hooks_generation:
+            self._refresh_hook_flags()
+        if self._adjusters:
+            adjusted = self.hook.mmhost_adjust_decision(
+                decision=decision, ctx=ctx, strategy=slot.strategy
+            )
+            if adjusted is not None:
+                decision = adjusted
         verdicts = self._judge(decision, slot)
         if verdicts:
             decision = combine(decision, verdicts)

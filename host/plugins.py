@@ -90,11 +90,34 @@ class StrategyFilePlugin:
         return list(self.classes)
 
 
+class HostPluginManager(pluggy.PluginManager):
+    """A PluginManager that counts changes to its registrations.
+
+    The engine skips a hot-path hook that has no implementation (a pluggy call
+    costs about a microsecond even then); ``generation`` tells it when to look
+    again.
+    """
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        self.generation = 0
+
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        registered = super().register(plugin, name)
+        self.generation += 1
+        return registered
+
+    def unregister(self, plugin: Any = None, name: str | None = None) -> Any:
+        removed = super().unregister(plugin, name)
+        self.generation += 1
+        return removed
+
+
 class PluginHost:
     """One PluginManager and the record of what was loaded from where."""
 
     def __init__(self) -> None:
-        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        self.pm = HostPluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.records: list[PluginRecord] = []
         self._generation = 0

@@ -2,9 +2,12 @@
 readers of Bybit's historical archives.
 
 Decoding goes straight into ``msgspec`` structs. Topics embed the symbol
-(``orderbook.50.BTCUSDT``), so a tagged union on ``topic`` cannot work: the
-envelope is decoded first with ``data`` left as ``msgspec.Raw``, then ``data``
-is decoded by the struct of the topic's prefix. Enum-like fields
+(``orderbook.50.BTCUSDT``), so a tagged union on ``topic`` cannot work. The
+two hot topics need no tag: ``PublicFrame`` decodes a whole orderbook or
+publicTrade frame in one call, its ``data`` an object (orderbook) or an array
+(trades). Any other frame fails that decode and takes the general path: the
+envelope with ``data`` left as ``msgspec.Raw``, then ``data`` decoded by the
+struct of the topic's prefix. Enum-like fields
 (``orderStatus``, ``execType``, ``tickDirection`` ...) are plain ``str``:
 the venue adds values (``"INSURANCE_FUND"``) without notice. Fields Bybit may
 omit (ticker deltas, spot vs linear) default to ``""``.
@@ -274,6 +277,18 @@ class UnknownTopicError(ValueError):
 _SIDES = {"Buy": Side.BUY, "Sell": Side.SELL}
 
 
+class PublicFrame(BybitFrame, kw_only=True, gc=False):
+    """An orderbook or publicTrade frame in one msgspec call: ``data`` is an
+    object for orderbook and an array for publicTrade, which msgspec tells
+    apart without a tag. ``decode``'s fast path; not an event."""
+
+    data: OrderbookData | list[PublicTradeItem]
+
+
+PUBLIC_FRAME_DECODER = msgspec.json.Decoder(PublicFrame)
+_HOT_TOPICS = ("orderbook.", "publicTrade.")
+
+
 class BybitDecoder:
     """Frames -> host events. ``instrument_for(symbol)`` supplies tick/lot
     (e.g. ``functools.partial(host.instruments.lookup, "bybit-linear")``).
@@ -286,6 +301,7 @@ class BybitDecoder:
     def __init__(self, instrument_for: Callable[[str], Instrument]) -> None:
         self._instrument_for = instrument_for
         self._grids: dict[str, UnitGrid] = {}
+        self._try_public_frame = True
 
     def _grid(self, symbol: str) -> UnitGrid:
         grid = self._grids.get(symbol)
@@ -295,10 +311,30 @@ class BybitDecoder:
         return grid
 
     def decode(self, frame: bytes | str, ts_local_ns: int) -> list[BybitEvent]:
+        # Fast path for the two hot topics: the whole frame in one typed
+        # msgspec call (``PublicFrame``) instead of the envelope and then its
+        # data. Any other frame (a ticker, a private topic, a control or a bad
+        # frame) fails that decode, costing 1-2 us, and takes the general path,
+        # which decides and words the error as before. A stream of other
+        # topics (a private connection) stops trying the fast path until a hot
+        # topic shows up again: this state changes speed, never results.
+        if self._try_public_frame:
+            try:
+                message = PUBLIC_FRAME_DECODER.decode(frame)
+            except msgspec.DecodeError:
+                pass
+            else:
+                data = message.data
+                if type(data) is OrderbookData:
+                    if message.topic.startswith("orderbook."):
+                        return [self._book(message.type, message.ts, data, ts_local_ns)]
+                elif message.topic.startswith("publicTrade."):
+                    return self._trade_events(data, ts_local_ns)
         try:
             envelope = FRAME_DECODER.decode(frame)
         except msgspec.DecodeError as error:
             raise ValueError(f"malformed frame: {error}") from None
+        self._try_public_frame = envelope.topic.startswith(_HOT_TOPICS)
         return self.decode_envelope(envelope, ts_local_ns)
 
     def decode_envelope(self, envelope: BybitFrame, ts_local_ns: int) -> list[BybitEvent]:
@@ -309,9 +345,10 @@ class BybitDecoder:
             raise ValueError("frame without topic or op")
         try:
             if topic.startswith("orderbook."):
-                return [self._orderbook(envelope, ts_local_ns)]
+                data = ORDERBOOK_DECODER.decode(envelope.data)
+                return [self._book(envelope.type, envelope.ts, data, ts_local_ns)]
             if topic.startswith("publicTrade."):
-                return self._trades(envelope, ts_local_ns)
+                return self._trade_events(TRADES_DECODER.decode(envelope.data), ts_local_ns)
             if topic.startswith("tickers."):
                 ticker = TICKER_DECODER.decode(envelope.data)
                 return [
@@ -338,39 +375,49 @@ class BybitDecoder:
             raise ValueError(f"bad {topic} data: {error}") from None
         raise UnknownTopicError(f"unknown topic {topic!r}")
 
-    def _orderbook(self, envelope: BybitFrame, ts_local_ns: int) -> BookMessage:
-        book = ORDERBOOK_DECODER.decode(envelope.data)
-        grid = self._grid(book.s)
-        if envelope.type not in ("snapshot", "delta"):
-            raise ValueError(f"orderbook type {envelope.type!r}, expected snapshot or delta")
+    def _book(self, kind: str, ts_ms: int, data: OrderbookData, ts_local_ns: int) -> BookMessage:
+        symbol = data.s
+        grid = self._grids.get(symbol) or self._grid(symbol)
+        if kind == "delta":
+            is_snapshot = False
+        elif kind == "snapshot":
+            is_snapshot = True
+        else:
+            raise ValueError(f"orderbook type {kind!r}, expected snapshot or delta")
+        levels = grid.levels
         return BookMessage(
-            venue=grid.instrument.venue,
-            symbol=book.s,
-            ts_exchange_ns=envelope.ts * _NS_PER_MS,
+            venue=grid.venue,
+            symbol=symbol,
+            ts_exchange_ns=ts_ms * _NS_PER_MS,
             ts_local_ns=ts_local_ns,
-            is_snapshot=envelope.type == "snapshot",
-            bids=grid.levels(book.b),
-            asks=grid.levels(book.a),
-            first_update_id=book.u,
-            last_update_id=book.u,
-            seq=book.seq,
+            is_snapshot=is_snapshot,
+            bids=levels(data.b),
+            asks=levels(data.a),
+            first_update_id=data.u,
+            last_update_id=data.u,
+            seq=data.seq,
         )
 
-    def _trades(self, envelope: BybitFrame, ts_local_ns: int) -> list[BybitEvent]:
+    def _trade_events(self, items: list[PublicTradeItem], ts_local_ns: int) -> list[BybitEvent]:
         events: list[BybitEvent] = []
-        for item in TRADES_DECODER.decode(envelope.data):
-            grid = self._grid(item.s)
-            price_ticks = grid.price_ticks(item.p)
-            size_lots = grid.size_lots(item.v)
+        append = events.append
+        grids = self._grids
+        for item in items:
+            symbol = item.s
+            grid = grids.get(symbol) or self._grid(symbol)
+            price_ticks = grid.price_cache.get(item.p) or grid.price_ticks(item.p)
+            size_lots = grid.size_cache.get(item.v)
+            if size_lots is None:
+                size_lots = grid.size_lots(item.v)
             if size_lots == 0:
                 raise ValueError(f"zero trade size {item.v!r}")
             aggressor = _SIDES.get(item.S)
             if aggressor is None:
                 raise ValueError(f"unknown trade side {item.S!r}")
-            events.append(
+            append(
                 Trade(
-                    venue=grid.instrument.venue,
-                    symbol=item.s,
+                    venue=grid.venue,
+                    symbol=symbol,
                     ts_exchange_ns=item.T * _NS_PER_MS,
                     ts_local_ns=ts_local_ns,
                     price_ticks=price_ticks,

@@ -153,48 +153,62 @@ class UnitGrid:
 
     Order-book streams repeat the same price strings (and many sizes)
     constantly; a dict hit costs a fraction of a parse. Only values that
-    passed validation are cached, so a hit needs no further check.
+    passed validation are cached, so a hit needs no further check: a hot loop
+    may read ``price_cache`` / ``size_cache`` directly and call
+    ``price_ticks`` / ``size_lots`` on a miss (never write to them). The
+    caches are cleared in place when full, never replaced.
     """
 
-    __slots__ = ("_price_cache", "_size_cache", "instrument", "prices", "sizes")
+    __slots__ = ("instrument", "price_cache", "prices", "size_cache", "sizes", "venue")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
+        self.venue = instrument.venue
         self.prices = UnitParser(instrument.tick_size)
         self.sizes = UnitParser(instrument.lot_size)
-        self._price_cache: dict[str, int] = {}
-        self._size_cache: dict[str, int] = {}
+        self.price_cache: dict[str, int] = {}
+        self.size_cache: dict[str, int] = {}
 
     def price_ticks(self, text: str) -> int:
-        price_ticks = self._price_cache.get(text)
+        price_ticks = self.price_cache.get(text)
         if price_ticks is None:
             price_ticks = self.prices.parse(text)
             if price_ticks <= 0:
                 raise ValueError(f"non-positive price {text!r}")
-            if len(self._price_cache) >= _CACHE_LIMIT:
-                self._price_cache.clear()
-            self._price_cache[text] = price_ticks
+            if len(self.price_cache) >= _CACHE_LIMIT:
+                self.price_cache.clear()
+            self.price_cache[text] = price_ticks
         return price_ticks
 
     def size_lots(self, text: str) -> int:
-        size_lots = self._size_cache.get(text)
+        size_lots = self.size_cache.get(text)
         if size_lots is None:
             size_lots = self.sizes.parse(text)
             if size_lots < 0:
                 raise ValueError(f"negative size {text!r}")
-            if len(self._size_cache) >= _CACHE_LIMIT:
-                self._size_cache.clear()
-            self._size_cache[text] = size_lots
+            if len(self.size_cache) >= _CACHE_LIMIT:
+                self.size_cache.clear()
+            self.size_cache[text] = size_lots
         return size_lots
 
     def levels(self, levels: list[tuple[str, str]]) -> list[tuple[int, int]]:
-        price_cache = self._price_cache
-        size_cache = self._size_cache
+        """``(price_ticks, size_lots)`` of ``(price, size)`` strings."""
+        price_cache = self.price_cache
+        size_cache = self.size_cache
+        converted: list[tuple[int, int]] = []
+        append = converted.append
         try:
-            # Nearly always every string is known: one comprehension, no calls.
-            return [(price_cache[price], size_cache[size]) for price, size in levels]
+            # Nearly always every string is known. A plain loop: for the 0-10
+            # levels of a diff it beats a comprehension (no frame to set up).
+            for price, size in levels:
+                append((price_cache[price], size_cache[size]))
         except KeyError:
-            return [(self.price_ticks(price), self.size_lots(size)) for price, size in levels]
+            # A new string: carry on from the first miss, no level done twice.
+            price_ticks = self.price_ticks
+            size_lots = self.size_lots
+            for price, size in levels[len(converted) :]:
+                append((price_ticks(price), size_lots(size)))
+        return converted
 
 
 def _decimal(text: str) -> Decimal:

@@ -13,6 +13,7 @@ import pytest
 from host.book import OrderBook
 from host.instruments import lookup
 from host.marketdata.bybit import (
+    FRAME_DECODER,
     BybitDecoder,
     PrivateUpdate,
     TickerUpdate,
@@ -138,6 +139,8 @@ def test_private_topics_decode_into_typed_items() -> None:
         json.dumps(_book_frame("snapshot", 1, [["100.05", "1"]], [])),  # off the 0.10 grid
         json.dumps(_book_frame("partial", 1, [], [])),
         '{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":1,"data":{"s":"BTCUSDT"}}',
+        '{"topic":"orderbook.50.BTCUSDT","type":"delta","ts":1,"data":[]}',
+        '{"topic":"publicTrade.BTCUSDT","ts":1,"data":{"s":"BTCUSDT","b":[],"a":[],"u":1}}',
         "{}",
     ],
 )
@@ -149,6 +152,45 @@ def test_bad_frames_raise_value_error(frame: str) -> None:
 def test_unknown_topic_is_its_own_error() -> None:
     with pytest.raises(UnknownTopicError):
         _decoder().decode('{"topic":"kline.1.BTCUSDT","data":[]}', 1)
+    # data shaped like an order book does not make a topic an order book
+    with pytest.raises(UnknownTopicError):
+        _decoder().decode(
+            '{"topic":"kline.1.BTCUSDT","data":{"s":"BTCUSDT","b":[],"a":[],"u":1}}', 1
+        )
+
+
+def test_one_call_fast_path_matches_the_envelope_path() -> None:
+    book = _book_frame("snapshot", 10, [["16493.5", "0.006"], ["16493.4", "1"]], [["16611", "2"]])
+    trades = {
+        "topic": "publicTrade.BTCUSDT",
+        "type": "snapshot",
+        "ts": 1672304486868,
+        "data": [{"T": 1672304486865, "s": "BTCUSDT", "S": "Sell", "v": "0.5", "p": "16578.4"}],
+    }
+    reordered = {"data": book["data"], "ts": book["ts"], "type": "delta", "topic": book["topic"]}
+    ticker = {"topic": "tickers.BTCUSDT", "type": "delta", "ts": 1, "data": {"symbol": "BTCUSDT"}}
+    order = {"topic": "order", "creationTime": 1, "data": [{"symbol": "BTCUSDT", "orderId": "1"}]}
+    messages = (book, trades, reordered, order, order, book, ticker, trades, book)
+    decoder = _decoder()  # one decoder across topics: its fast-path state must not matter
+    for message in messages:
+        compact = json.dumps(message, separators=(",", ":"))
+        expected = _decoder().decode_envelope(FRAME_DECODER.decode(compact), 3)
+        for frame in (compact, compact.encode(), json.dumps(message, indent=1)):
+            assert _decoder().decode(frame, 3) == expected
+            assert decoder.decode(frame, 3) == expected
+
+
+def test_new_price_strings_after_cached_ones() -> None:
+    decoder = _decoder()
+    decoder.decode(json.dumps(_book_frame("snapshot", 1, [["100.1", "1"]], [["100.5", "1"]])), 1)
+    # known level first, then strings never seen: converted exactly, once
+    (delta,) = decoder.decode(
+        json.dumps(_book_frame("delta", 2, [["100.1", "1"], ["100.2", "0.25"]], [["100.50", "1"]])),
+        2,
+    )
+    assert delta.bids == [(1001, 1000), (1002, 250)] and delta.asks == [(1005, 1000)]
+    with pytest.raises(ValueError):  # a bad string behind cached ones is still refused
+        decoder.decode(json.dumps(_book_frame("delta", 3, [["100.1", "1"], ["x", "1"]], [])), 3)
 
 
 def test_orderbook_archive_reader_zip_and_bad_lines(tmp_path: Path) -> None:
