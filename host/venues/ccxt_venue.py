@@ -475,6 +475,10 @@ class CcxtVenue:
             params["timeInForce"] = action.time_in_force
         if action.reduce_only:
             params["reduceOnly"] = True
+        if action.trigger_price_ticks is not None:
+            # A Stop: ccxt's unified conditional order (triggerPrice + direction).
+            params["triggerPrice"] = instrument.format_price(action.trigger_price_ticks)
+            params["triggerDirection"] = "above" if action.trigger_rising else "below"
         order_type = "market" if action.price_ticks is None else "limit"
         price = None if action.price_ticks is None else instrument.format_price(action.price_ticks)
         try:

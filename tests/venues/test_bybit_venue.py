@@ -526,3 +526,27 @@ def test_resync_brings_a_new_snapshot(venue: BybitVenue, sink: RecordingSink) ->
     snapshots_before = len(sink.snapshots())
     venue.resync("BTCUSDT")
     eventually(lambda: len(sink.snapshots()) > snapshots_before, what="snapshot after resync")
+
+
+def test_a_stop_is_sent_as_a_conditional_order_not_a_market_order(
+    emulator: EmulatorServer, venue: BybitVenue, sink: RecordingSink
+) -> None:
+    bid, _ask = touch(emulator)
+    stop = NewOrder(
+        "stop-1",
+        "BTCUSDT",
+        Side.SELL,
+        1,
+        None,
+        "IOC",
+        False,
+        trigger_price_ticks=bid - 500,
+        trigger_rising=False,
+    )
+    venue.submit([stop])
+    eventually(lambda: last_status(sink, "stop-1") == "Untriggered", what="untriggered stop")
+    (record,) = orders_at_emulator(emulator, "stop-1")
+    assert record.trigger_price_ticks == bid - 500 and record.trigger_direction == 2
+    assert not [f for f in sink.of(Fill) if f.order_link_id == "stop-1"]  # nothing traded
+    venue.submit([CancelOrder("stop-1", "BTCUSDT")])
+    eventually(lambda: last_status(sink, "stop-1") == "Deactivated", what="deactivated stop")
