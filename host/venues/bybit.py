@@ -1035,6 +1035,11 @@ class BybitVenue:
             params["timeInForce"] = action.time_in_force
         if action.reduce_only:
             params["reduceOnly"] = True
+        if action.trigger_price_ticks is not None:
+            # A Stop: Bybit holds it as a conditional order until the trigger.
+            params["triggerPrice"] = instrument.format_price(action.trigger_price_ticks)
+            params["triggerDirection"] = 1 if action.trigger_rising else 2
+            params["triggerBy"] = action.trigger_by
         return params
 
     def _amend_params(self, action: AmendOrder) -> dict[str, Any]:
