@@ -31,8 +31,10 @@ from host.models import (
     Instrument,
     NewOrder,
     OrderAction,
+    OrderStatus,
     OrderUpdate,
     Side,
+    Stop,
     Take,
     Trade,
 )
@@ -91,6 +93,7 @@ class EngineStats:
     duplicate_fills: int = 0
     strategy_errors: int = 0
     risk_vetoes: int = 0
+    invalid_orders: int = 0
     first_event_ns: int = 0
     last_event_ns: int = 0
 
@@ -626,6 +629,11 @@ class Engine:
         """Adjust, risk-check, diff and send one Decision of one strategy."""
         slot.decisions += 1
         ctx = slot.ctx
+        invalid = invalid_orders(
+            decision, ctx.venue, ctx.symbol, self.instruments, slot.strategy_id, self.leg_positions
+        )
+        if invalid:
+            decision = self._refuse_invalid(slot, decision, invalid)
         if self.plugins.pm.generation != self._hooks_generation:
             self._refresh_hook_flags()
         if self._adjusters:
@@ -642,6 +650,56 @@ class Engine:
         )
         if actions:
             self.send_by_venue(actions)
+
+    def _refuse_invalid(
+        self, slot: StrategySlot, decision: Decision, invalid: dict[str, str]
+    ) -> Decision:
+        """Drop malformed orders; the strategy is told why through on_order_update.
+
+        The rest of the Decision goes ahead. A refused quote's tag is absent
+        from what remains, so a live order under that tag is cancelled: the
+        strategy asked for something else there, and we cannot place it.
+        """
+        self.stats.invalid_orders += len(invalid)
+        for tag, reason in invalid.items():
+            self.log.warning(
+                "strategy {strategy_id}: order {tag} refused before risk: {reason}",
+                strategy_id=slot.strategy_id,
+                tag=tag,
+                reason=reason,
+            )
+            update = OrderUpdate(
+                slot.ctx.venue,
+                slot.ctx.symbol,
+                "",
+                OrderStatus.REJECTED,
+                self.clock.now_ns(),
+                Side.BUY,
+                None,
+                0,
+                reject_code=INVALID_DECISION,
+                reject_reason=f"{tag}: {reason}",
+            )
+            self._handle_without_decision(slot, slot.strategy.on_order_update, update)
+        return Decision(
+            quotes=tuple(q for q in decision.quotes if q.tag not in invalid),
+            takes=tuple(t for t in decision.takes if t.tag not in invalid),
+            stops=tuple(t for t in decision.stops if t.tag not in invalid),
+        )
+
+    def _handle_without_decision(self, slot: StrategySlot, handler: Any, *args: Any) -> None:
+        """Tell the strategy something; what it decides in answer waits for the next event
+        (no recursion into the Decision being applied)."""
+        try:
+            handler(*args)
+        except Exception:
+            slot.errors += 1
+            self.stats.strategy_errors += 1
+            self.log.exception(
+                "strategy {strategy_id} raised in {handler}",
+                strategy_id=slot.strategy_id,
+                handler=handler.__name__,
+            )
 
     def _judge(self, decision: Decision, slot: StrategySlot) -> list[Verdict]:
         try:
@@ -712,6 +770,45 @@ class Engine:
             positions=positions,
             metrics=metrics,
         )
+
+
+INVALID_DECISION = "INVALID_DECISION"
+
+
+def invalid_orders(
+    decision: Decision,
+    venue: str,
+    symbol: str,
+    instruments: dict[InstrumentKey, Any],
+    strategy_id: str,
+    legs: dict[tuple[str, str, str], Any],
+) -> dict[str, str]:
+    """Orders of a Decision that cannot be sent, by tag, with the reason.
+
+    Sizes must be positive whole lots and prices positive whole ticks (a float
+    is off the grid even when it looks whole, and NaN or infinity never is);
+    an order may only name an instrument the strategy trades or watches.
+    """
+    invalid: dict[str, str] = {}
+    for order in (*decision.quotes, *decision.takes, *decision.stops):
+        if order.venue or order.symbol:
+            key = (order.venue or venue, order.symbol or symbol)
+            if key not in instruments or (strategy_id, *key) not in legs:
+                invalid[order.tag] = f"unknown instrument {key[0]}:{key[1]} for this strategy"
+                continue
+        size = order.size_lots
+        if type(size) is not int or size <= 0:
+            invalid[order.tag] = f"size {size!r} is not a positive whole number of lots"
+            continue
+        price = getattr(order, "price_ticks", None)
+        if price is not None and (type(price) is not int or price <= 0):
+            invalid[order.tag] = f"price {price!r} is not a positive whole number of ticks"
+            continue
+        if isinstance(order, Stop):
+            for price in (order.trigger_price_ticks, order.limit_price_ticks):
+                if price is not None and (type(price) is not int or price <= 0):
+                    invalid[order.tag] = f"price {price!r} is not a positive whole number of ticks"
+    return invalid
 
 
 @dataclass(frozen=True, slots=True)
