@@ -215,7 +215,8 @@ def _dry_run(runtime: Any, *, as_json: bool) -> int:
 
 
 def _install_kill_signal(engine: Any, flatten: bool) -> None:
-    """SIGUSR1 is the kill switch: every order off, optional flatten, stop."""
+    """SIGUSR1 is the kill switch (every order off, optional flatten, stop);
+    SIGTERM stops like Ctrl-C."""
     import signal
 
     if not hasattr(signal, "SIGUSR1"):
@@ -224,7 +225,13 @@ def _install_kill_signal(engine: Any, flatten: bool) -> None:
     def on_signal(_signum: int, _frame: Any) -> None:
         engine.call_soon_threadsafe(lambda: engine.kill("SIGUSR1", flatten=flatten))
 
+    def on_terminate(_signum: int, _frame: Any) -> None:
+        # SIGTERM is a polite stop, handled like Ctrl-C: stop quoting, cancel
+        # every order, flush the journal, print the summary, exit 0.
+        raise KeyboardInterrupt
+
     signal.signal(signal.SIGUSR1, on_signal)
+    signal.signal(signal.SIGTERM, on_terminate)
 
 
 def _kill(args: argparse.Namespace) -> int:

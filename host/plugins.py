@@ -45,6 +45,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "host.emulator.commands",
     "host.backtest.commands",
     "host.estimator_commands",
+    "host.backtest.compare_commands",
 )
 
 # Module names of folder plugins live under this prefix, so two files with the

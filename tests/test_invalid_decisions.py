@@ -57,7 +57,9 @@ def test_a_malformed_order_is_refused_with_a_reason_and_the_rest_goes_ahead(case
     runtime = replay(build_host(config, plugins=[Offers()]), duration_s=3)
     engine = runtime.engine
     strategy = engine.slots["sends_bad"].strategy
-    reasons = dict((r.split(":")[0], r) for code, r in strategy.refusals if code == INVALID_DECISION)
+    reasons = dict(
+        (r.split(":")[0], r) for code, r in strategy.refusals if code == INVALID_DECISION
+    )
     assert set(reasons) == {"bad", "zero"}
     assert {o.tag for o in engine.oms.orders.values()} == {"good"}  # nothing malformed sent
     assert engine.stats.invalid_orders == 2

@@ -192,7 +192,12 @@ def _print_summary(document: dict[str, Any]) -> None:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from host.backtest.synthetic import REGIMES, SynthSpec, write_synthetic
+    from host.backtest.synthetic import (
+        REGIMES,
+        SynthSpec,
+        episode_counts_from_options,
+        write_synthetic,
+    )
     from host.commands import print_json
 
     if args.regime not in REGIMES:  # argparse choices already guard; kept for callers
@@ -209,6 +214,7 @@ def _synth(args: argparse.Namespace) -> int:
         start_ns=args.start_ns,
     )
     try:
+        spec.episode_counts = episode_counts_from_options(args)
         stats = write_synthetic(Path(args.out), spec)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -226,7 +232,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 @hookimpl
 def mmhost_register_commands(subparsers: argparse._SubParsersAction) -> None:
-    from host.backtest.synthetic import REGIMES
+    from host.backtest.synthetic import REGIMES, add_episode_options
     from host.commands import add_json_option
 
     backtest = subparsers.add_parser(
@@ -353,5 +359,6 @@ def mmhost_register_commands(subparsers: argparse._SubParsersAction) -> None:
         default=1_700_000_000_000_000_000,
         help="exchange time of the first event, ns since the epoch",
     )
+    add_episode_options(synth)
     add_json_option(synth)
     synth.set_defaults(handler=_synth)
