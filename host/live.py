@@ -21,7 +21,8 @@ from host.clock import LiveClock
 from host.engine import Engine
 from host.models import BookMessage, Fill, OrderUpdate, Trade
 
-# After stop, wait this long at most for the venues to confirm our cancels.
+# After stop, wait at least this long for the venues to confirm our cancels;
+# a venue that resolves timeouts by querying asks for more (``settle_timeout_s``).
 STOP_GRACE_S = 3.0
 POLL_S = 0.05
 
@@ -89,7 +90,6 @@ def run_live(
     scheduler.bind(loop)
     engine.wake = lambda: loop.call_soon_threadsafe(engine.run_pending)
     deadline = None if duration_s is None else time.monotonic() + duration_s
-    log = logger.bind(component="live")
 
     async def main() -> None:
         engine.start()
@@ -100,33 +100,58 @@ def run_live(
             if should_stop is not None and should_stop():
                 break
             await asyncio.sleep(POLL_S)
-        engine.stop()
-        grace_end = time.monotonic() + STOP_GRACE_S
-        while time.monotonic() < grace_end and any(
-            not order.is_terminal for order in engine.oms.orders.values()
-        ):
-            await asyncio.sleep(POLL_S)
-        left = [o.order_link_id for o in engine.oms.orders.values() if not o.is_terminal]
-        if left:
-            log.warning("{count} orders unconfirmed at shutdown: {ids}", count=len(left), ids=left)
+        await stop_and_settle(engine)
 
     try:
         loop.run_until_complete(main())
     except KeyboardInterrupt:
-        loop.run_until_complete(_stop_after_interrupt(engine))
+        loop.run_until_complete(stop_and_settle(engine))
     finally:
         engine.shutdown()
         engine.wake = None
         loop.close()
 
 
-async def _stop_after_interrupt(engine: Engine) -> None:
+def stop_grace_s(engine: Engine) -> float:
+    """How long a stop waits for the last answers: one request timing out plus
+    the queries that resolve it, for the slowest venue (``STOP_GRACE_S`` at least)."""
+    venue_graces = [getattr(venue, "settle_timeout_s", 0.0) for venue in engine.venues.values()]
+    return max([STOP_GRACE_S, *venue_graces])
+
+
+async def stop_and_settle(engine: Engine, grace_s: float | None = None) -> list[str]:
+    """Stop quoting and wait until every order of ours is terminal, or the grace
+    is over; returns the ids still unconfirmed (logged as an error).
+
+    An order a venue reports open again after our cancel (a query found that
+    the cancel did not take) is cancelled again while waiting.
+    """
+    log = logger.bind(component="live")
     engine.stop()
-    grace_end = time.monotonic() + STOP_GRACE_S
-    while time.monotonic() < grace_end and any(
-        not order.is_terminal for order in engine.oms.orders.values()
-    ):
+    grace_s = stop_grace_s(engine) if grace_s is None else grace_s
+    grace_end = time.monotonic() + grace_s
+    while time.monotonic() < grace_end:
+        if all(order.is_terminal for order in engine.oms.orders.values()):
+            return []
+        engine.cancel_all()  # only orders no cancel of ours is waiting on
         await asyncio.sleep(POLL_S)
+    left = [o for o in engine.oms.orders.values() if not o.is_terminal]
+    if not left:
+        return []
+    windows = {
+        name: getattr(getattr(venue, "config", None), "dcp_window_s", None)
+        for name, venue in engine.venues.items()
+    }
+    log.error(
+        "{count} orders unconfirmed {grace_s} s after stop: {ids}; giving up. Each venue's "
+        "disconnect-cancel-all cancels what still rests once our connection closes "
+        "(window in s: {windows}); check the venue's open orders before trading again",
+        count=len(left),
+        grace_s=round(grace_s, 1),
+        ids=[f"{o.venue}:{o.order_link_id}:{o.status}" for o in left],
+        windows=windows,
+    )
+    return [o.order_link_id for o in left]
 
 
 def in_thread(target: Callable[[], Any], name: str) -> threading.Thread:

@@ -7,12 +7,14 @@ event, and raised as ConfigError naming the key.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
+from msgspec.structs import replace as replace_struct
 from pydantic import ValidationError
 
 from host.clock import LiveClock, Scheduler, SimClock
@@ -28,7 +30,7 @@ from host.engine import Engine
 from host.instruments import UnknownInstrumentError, lookup
 from host.journal import Journal, JournalPlugin
 from host.live import LiveScheduler, ThreadSafeSink
-from host.models import BookMessage, CancelOrder, Instrument, Trade
+from host.models import BookMessage, CancelOrder, Instrument, OrderStatus, OrderUpdate, Trade
 from host.plugins import PluginHost, build_plugin_host
 from host.risk import BuiltinRiskRules
 from host.venues.sim import SimVenue
@@ -283,10 +285,21 @@ def start_emulator(config: Config, venue_config: VenueSection) -> Any:
     return emulator
 
 
+# A restart waits this long at most for the venue to confirm the cancels of
+# the previous run's orders before it trades.
+RECONCILE_CANCEL_TIMEOUT_S = 5.0
+RECONCILE_POLL_S = 0.1
+# Executions are backfilled from this long before the journal's last news.
+BACKFILL_MARGIN_NS = 60 * 1_000_000_000
+
+
 def reconcile(engine: Engine, venue: Any) -> None:
     """At a live start: our desk's orders the venue still holds are orphans of a
-    previous run and are cancelled; the venue's positions are adopted. Every
-    difference is logged; other desks' orders on a shared account are untouched."""
+    previous run (a crash, a kill -9) and are cancelled, and the start waits
+    until the venue confirms it; the journal learns how the previous run's
+    orders ended and the executions it missed; the venue's positions are
+    adopted at the venue's entry price. Every difference is logged; other
+    desks' orders on a shared account are untouched."""
     fetch_orders = getattr(venue, "fetch_open_orders", None)
     fetch_positions = getattr(venue, "fetch_positions", None)
     log = logger.bind(venue=venue.name)
@@ -299,17 +312,104 @@ def reconcile(engine: Engine, venue: Any) -> None:
                 ids=[u.order_link_id for u in orphans],
             )
             venue.submit([CancelOrder(u.order_link_id, u.symbol) for u in orphans])
+            left = _wait_cancelled(engine, venue, fetch_orders)
+            if left:
+                log.error(
+                    "{count} orphan orders of this desk still open after {timeout_s} s: {ids}; "
+                    "cancel them on the venue",
+                    count=len(left),
+                    timeout_s=RECONCILE_CANCEL_TIMEOUT_S,
+                    ids=left,
+                )
+    if engine.journal is not None:
+        _catch_up_journal(engine, engine.journal, venue, log)
     if fetch_positions is not None:
+        entry_prices = getattr(venue, "entry_prices", {})
         for symbol, size_lots in fetch_positions().items():
             state = engine.instruments.get((venue.name, symbol))
             if state is None or size_lots == 0:
                 continue
+            entry_price = entry_prices.get(symbol)
+            cost_ticks = (
+                entry_price / state.instrument.tick_size
+                if entry_price is not None
+                else state.book.mid_ticks()
+            )
             log.warning(
-                "adopting the venue's position {symbol} {size_lots} lots",
+                "adopting the venue's position {symbol} {size_lots} lots at {entry_price}",
                 symbol=symbol,
                 size_lots=size_lots,
+                entry_price=str(entry_price) if entry_price is not None else "mid",
             )
-            state.position.adopt(size_lots, state.book.mid_ticks())
+            state.position.adopt(size_lots, cost_ticks)  # type: ignore[arg-type]
+
+
+def _wait_cancelled(engine: Engine, venue: Any, fetch_orders: Any) -> list[str]:
+    """Poll the venue until none of our orders rests; the ids still open at the deadline."""
+    deadline = time.monotonic() + RECONCILE_CANCEL_TIMEOUT_S
+    while True:
+        left = [u.order_link_id for u in fetch_orders() if engine.oms.owns(u.order_link_id)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(RECONCILE_POLL_S)
+
+
+def _catch_up_journal(engine: Engine, journal: Journal, venue: Any, log: Any) -> None:
+    """The previous run may have died between a venue's news and the journal:
+    record how its open orders ended and the executions it never saw (the
+    journal counts each execution id once)."""
+    fetch_order = getattr(venue, "fetch_order", None)
+    fetch_executions = getattr(venue, "fetch_executions", None)
+    unfinished = [
+        order
+        for order in journal.open_orders(prefix=engine.oms.desk + "-")
+        if order.venue == venue.name
+    ]
+    strategies = {order.order_link_id: order.strategy_id for order in unfinished}
+    if fetch_order is not None:
+        for order in unfinished:
+            update = fetch_order(order.order_link_id, order.symbol)
+            if update is None:
+                # Journaled, then the run ended before the venue got it: it never
+                # will now (its id is never sent again).
+                update = OrderUpdate(
+                    venue=order.venue,
+                    symbol=order.symbol,
+                    order_link_id=order.order_link_id,
+                    status=OrderStatus.REJECTED,
+                    ts_ns=time.time_ns(),
+                    side=order.side,
+                    price_ticks=order.price_ticks,
+                    size_lots=order.size_lots,
+                    filled_lots=order.filled_lots,
+                    reject_code="ORDER_NOT_FOUND",
+                    reject_reason="the previous run ended before the venue received it",
+                )
+            journal.record_order_update(update)
+    if fetch_executions is None:
+        return
+    starts = [order.created_ts_ns for order in unfinished if order.created_ts_ns]
+    last_fill_ts_ns = journal.last_fill_ts_ns()
+    if last_fill_ts_ns:
+        starts.append(last_fill_ts_ns)
+    if not starts:
+        return  # no history in the journal: nothing it could have missed
+    fills = [
+        fill
+        for fill in fetch_executions(min(starts) - BACKFILL_MARGIN_NS)
+        if engine.oms.owns(fill.order_link_id)
+    ]
+    for fill in fills:
+        if not fill.strategy and fill.order_link_id in strategies:
+            fill = replace_struct(fill, strategy=strategies[fill.order_link_id])
+        journal.record_fill(fill)
+    if fills or unfinished:
+        log.info(
+            "journal caught up: {orders} orders of the previous run settled, "
+            "{fills} executions checked",
+            orders=len(unfinished),
+            fills=len(fills),
+        )
 
 
 def open_journal(engine: Engine, path: Path) -> Journal:

@@ -50,7 +50,11 @@ T = TypeVar("T")
 
 DEFAULT_API_KEY = "emulator-key"
 DEFAULT_API_SECRET = "emulator-secret"  # a test credential, valid only against the emulator
-_YIELD_EVERY_EVENTS = 256  # at speed "max", let sockets run this often
+# The replay hands the loop to sockets, REST handlers and pings at least this
+# often, behind schedule or not: a replay that only yields when it is ahead of
+# the wall clock starves them for seconds once it falls behind (a burst in the
+# recording, a busy process), and clients see timeouts and dead pings.
+_YIELD_AFTER_S = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,18 +331,19 @@ class EmulatorServer:
         loop = asyncio.get_running_loop()
         start_wall_s = loop.time()
         start_market_ns = heap[0][0]
-        count = 0
+        last_yield_s = start_wall_s
         exchange, markets, streams = hub.exchange, hub.markets, hub.streams
         while heap:
             ts_ns, order, key, event, events = heapq.heappop(heap)
+            now_s = loop.time()
             if pace is not None:
-                delay_s = start_wall_s + (ts_ns - start_market_ns) / 1e9 / pace - loop.time()
+                delay_s = start_wall_s + (ts_ns - start_market_ns) / 1e9 / pace - now_s
                 if delay_s > 0:
                     await asyncio.sleep(delay_s)
-            else:
-                count += 1
-                if count % _YIELD_EVERY_EVENTS == 0:
-                    await asyncio.sleep(0)
+                    last_yield_s = loop.time()
+            if now_s - last_yield_s >= _YIELD_AFTER_S:
+                await asyncio.sleep(0)
+                last_yield_s = loop.time()
             hub.market_clock_ns = max(hub.market_clock_ns, ts_ns)
             exchange.on_market(key, event, hub.market_clock_ns)
             market = markets[key]

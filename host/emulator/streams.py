@@ -300,9 +300,18 @@ class Streams:
     async def _confirm(
         self, connection: Connection, topics: list[str], ack: dict[str, Any]
     ) -> None:
-        """Ack, then first snapshots, each a few ms late (pybit's race, see module doc)."""
+        """Ack, then first snapshots, each a few ms late (pybit's race, see module doc).
+
+        Private topics are live when their ack leaves (as at Bybit): a client
+        that waits for the ack before trading must not miss its first order's news.
+        """
         config = self.hub.config
         await asyncio.sleep(config.subscribe_ack_delay_ms / 1000)
+        if connection.kind == "private":
+            for topic in topics:
+                if topic in connection.pending:
+                    connection.pending.discard(topic)
+                    connection.active.add(topic)
         connection.offer(_encode(ack))
         await asyncio.sleep(config.first_snapshot_delay_ms / 1000)
         now_ms = self.hub.market_ms()

@@ -22,7 +22,11 @@ kind (20 per batch linear, 10 spot), per-item results from
 venue's ``retCode`` (a refused cancel or amend keeps the order's last known
 status). A timeout, a dropped connection or a 5xx is not a refusal: the order
 is ``Unknown`` until ``order/realtime`` by orderLinkId says what it is; nothing
-is ever resent blindly.
+is ever resent blindly. Cancels race creates and the order stream: a cancel of
+an order whose create is unanswered is held until the venue reports the order
+(sent at once it would overtake the create on its own worker and meet 110001);
+a 110001 on an order we believe open is settled by a query (it ended: that is
+reported; still open: the cancel goes again), never reported as "open, refused".
 
 Rate limits: pybit's own retries are off (``retry_codes={-1}``, one attempt);
 a budget per endpoint follows ``X-Bapi-Limit-Status`` and
@@ -97,11 +101,23 @@ RECONNECT_BACKOFF_MAX_S = 10.0
 # a little after our request gave up, so a miss is retried before it counts.
 RESOLVE_ATTEMPTS = 4
 RESOLVE_RETRY_S = 0.25
+# A cancel the venue could not apply yet (its create had not landed, or a query
+# found the order still open after the cancel) is sent again, this often at most.
+CANCEL_RETRIES = 3
 SEEN_EXEC_IDS = 20_000
 _PRIVATE_TOPICS = ("order", "execution", "position", "wallet")
 # Bybit's rejectReason of orders that ended as asked (our cancel, an IOC's
 # unfilled rest): not a refusal, so no reject code reaches the OMS.
 _ROUTINE_REASONS = frozenset({"", "EC_NoError", "EC_PerCancelRequest", "EC_CancelForNoFullFill"})
+# Venue states of an order that rests (or waits for its trigger): a cancel can act on it.
+_OPEN_STATUSES = frozenset(
+    {
+        OrderStatus.NEW,
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.UNTRIGGERED,
+        OrderStatus.TRIGGERED,
+    }
+)
 
 
 class VenueStartError(RuntimeError):
@@ -300,6 +316,8 @@ class _Stream:
     auth_error: str = ""
     auth_reported: bool = False
     snapshotted: set[str] = field(default_factory=set)
+    # Set when the venue acknowledges the current socket's subscription.
+    subscribed: threading.Event = field(default_factory=threading.Event)
 
     def on_frame(self, raw: str) -> None:
         self.venue._on_frame(self, raw)
@@ -319,6 +337,9 @@ class VenueStats:
     unknown_orders: int = 0
     resolved_orders: int = 0
     backfills: int = 0
+    settled_refusals: int = 0  # 110001 on an order we thought open, settled by query
+    held_cancels: int = 0  # cancels held until the venue knew the order
+    cancels_resent: int = 0
 
 
 @dataclass(slots=True)
@@ -333,6 +354,11 @@ class _OrderState:
     filled_lots: int = 0
     venue_order_id: str = ""
     reported: bool = False  # the venue (stream or REST) has spoken about it
+    # Our cancel waits for the venue to know the order: its create was still in
+    # flight (a cancel sent then overtakes it and meets 110001, and the order
+    # would rest on, unseen). Sent as soon as the venue reports the order open.
+    cancel_wanted: bool = False
+    cancels_sent: int = 0  # sent again by us (CANCEL_RETRIES), not by the OMS
 
 
 class _Worker:
@@ -419,6 +445,9 @@ class BybitVenue:
         self.clock_offset_ms = 0
         self.balances: dict[str, Decimal] = {}
         self.positions: dict[str, int] = {}
+        # The venue's average entry price of each open position (linear), for
+        # adopting a position at its cost rather than at the current mark.
+        self.entry_prices: dict[str, Decimal] = {}
         self.endpoint: ResolvedEndpoint | None = None
         self._started = False
         self._stopping = threading.Event()
@@ -439,6 +468,14 @@ class BybitVenue:
         self._public_decoder: BybitDecoder | None = None
         self._private_decoder: BybitDecoder | None = None
         self._handler_errors_logged = 0
+
+    @property
+    def settle_timeout_s(self) -> float:
+        """How long the last answers of a stop can take: a request timing out,
+        then the queries resolving it (their retry waits and one slow answer)."""
+        timeout_s = self.config.request_timeout_ms / 1000
+        retry_waits_s = sum(RESOLVE_RETRY_S * (n + 1) for n in range(RESOLVE_ATTEMPTS - 1))
+        return 2 * timeout_s + retry_waits_s + 0.5
 
     # ------------------------------------------------------------ life cycle
 
@@ -463,6 +500,7 @@ class BybitVenue:
             self._public_decoder = BybitDecoder(self._instrument_for)
             self._private_decoder = BybitDecoder(self._instrument_for)
             self._open_streams()
+            self._await_private_subscription()
         except BaseException:
             self._close_streams()
             bybit_endpoints.release(self.endpoint)
@@ -653,6 +691,27 @@ class BybitVenue:
             self._streams["private"] = self._private
             self._connect(self._private)
 
+    def _await_private_subscription(self) -> None:
+        """Return once the order/execution topics are live: an order placed
+        before that would have its ack and fills only in REST answers and
+        queries (the stream would never tell)."""
+        stream = self._private
+        if stream is None:
+            return
+        timeout_s = self.config.request_timeout_ms / 1000
+        if stream.subscribed.wait(timeout_s):
+            return
+        if stream.auth_error:
+            raise VenueStartError(
+                f"venue {self.name!r}: the private stream refused the API key "
+                f"({stream.auth_error}); check BYBIT_API_KEY / BYBIT_API_SECRET"
+            )
+        self.log.warning(
+            "private stream subscription not confirmed within {timeout_s} s; "
+            "the watchdog keeps trying",
+            timeout_s=timeout_s,
+        )
+
     def _connect(self, stream: _Stream) -> None:
         """Open a fresh pybit socket for ``stream`` and subscribe (raises on failure)."""
         credentials = self.credentials
@@ -670,6 +729,7 @@ class BybitVenue:
         now_s = time.monotonic()
         stream.generation += 1
         stream.snapshotted = set()
+        stream.subscribed.clear()
         stream.opened_s = stream.last_frame_s = stream.last_data_s = now_s
         socket = _RawSocket(stream.on_frame, self._count_handler_error, **kwargs)
         stream.socket = socket
@@ -728,6 +788,8 @@ class BybitVenue:
         if not envelope.topic:
             if envelope.op == "auth" and envelope.success is False:
                 stream.auth_error = envelope.ret_msg or "auth refused"
+            elif envelope.op == "subscribe" and envelope.success:
+                stream.subscribed.set()
             elif envelope.op == "subscribe" and envelope.success is False:
                 self.log.error(
                     "subscribe refused on {kind} stream: {message}",
@@ -863,10 +925,36 @@ class BybitVenue:
                     state.price_ticks = update.price_ticks
                 state.size_lots = update.size_lots
                 state.venue_order_id = update.venue_order_id or state.venue_order_id
+                if state.cancel_wanted and state.status not in _OPEN_STATUSES:
+                    state.cancel_wanted = state.status not in OrderStatus.TERMINAL
+                elif state.cancel_wanted:
+                    # The venue knows the order now: the held cancel goes.
+                    state.cancel_wanted = False
+                    if not self._send_cancel_again(update.order_link_id, state):
+                        # The OMS waits for its cancel's answer: this is it.
+                        update = _with_refusal(
+                            update, str(ORDER_NOT_FOUND_CODE), "cancel retries spent"
+                        )
             try:
                 self.sink.on_order_update(update)
             except Exception:
                 self._count_handler_error()
+
+    def _send_cancel_again(self, order_link_id: str, state: _OrderState) -> bool:
+        """Queue a cancel the OMS asked for once more (or for the first time,
+        when it was held); the caller holds ``_orders_lock``. False once
+        ``CANCEL_RETRIES`` are spent: the OMS then hears the order is open."""
+        if state.cancels_sent >= CANCEL_RETRIES or self._cancel_worker is None:
+            self.log.warning(
+                "order {order_link_id} still open after {count} cancels; left to the OMS",
+                order_link_id=order_link_id,
+                count=state.cancels_sent,
+            )
+            return False
+        state.cancels_sent += 1
+        self.stats.cancels_resent += 1
+        self._cancel_worker.put([CancelOrder(order_link_id, state.symbol)])
+        return True
 
     def _prune_orders(self) -> None:
         for link_id in [k for k, s in self._orders.items() if s.status in OrderStatus.TERMINAL]:
@@ -937,6 +1025,19 @@ class BybitVenue:
         others: list[NewOrder | AmendOrder] = []
         for action in actions:
             if isinstance(action, CancelOrder):
+                with self._orders_lock:
+                    state = self._orders.get(action.order_link_id)
+                    if (
+                        state is not None
+                        and not state.reported
+                        and state.status == OrderStatus.PENDING_NEW
+                    ):
+                        # Its create is not answered yet: a cancel now would
+                        # overtake it (own worker) and meet 110001. It goes
+                        # when the venue reports the order open.
+                        state.cancel_wanted = True
+                        self.stats.held_cancels += 1
+                        continue
                 cancels.append(action)
             else:
                 if isinstance(action, NewOrder):
@@ -1182,6 +1283,18 @@ class BybitVenue:
             return
         # A refused amend or cancel: the order stands as the venue last said.
         state = self._orders.get(action.order_link_id)
+        if (
+            code == ORDER_NOT_FOUND_CODE
+            and state is not None
+            and state.status not in OrderStatus.TERMINAL
+        ):
+            # One of our orders we believe open: it has just ended (its fill or
+            # cancel is on its way on the order stream, which races this
+            # answer) or its create has not landed yet. Telling the OMS "open,
+            # refused" would be wrong either way: ask the venue first.
+            assert self._query_worker is not None
+            self._query_worker.put([("settle", action.order_link_id, action.symbol, kind, message)])
+            return
         status = state.status if state is not None and state.reported else OrderStatus.UNKNOWN
         self._emit(
             self._update_for(action.order_link_id, action.symbol, status, str(code), message),
@@ -1223,6 +1336,8 @@ class BybitVenue:
             seen.add(item)
             if item[0] == "resolve":
                 self._resolve(item[1], item[2], item[3])
+            elif item[0] == "settle":
+                self._settle(item[1], item[2], item[3], item[4])
             elif item[0] == "backfill":
                 self._backfill()
 
@@ -1260,6 +1375,13 @@ class BybitVenue:
                 update = self._order_update_from_item(item)
                 if update is not None:
                     self.stats.resolved_orders += 1
+                    if kind == "cancel" and update.status in _OPEN_STATUSES:
+                        # The cancel did not happen (a 5xx, a dropped request):
+                        # it is still what we want, so it goes again.
+                        with self._orders_lock:
+                            state = self._orders.get(order_link_id)
+                            if state is not None and self._send_cancel_again(order_link_id, state):
+                                return
                     self._emit(update, from_venue=True)
                 return
             if attempt + 1 < attempts and self._stopping.wait(RESOLVE_RETRY_S * (attempt + 1)):
@@ -1279,6 +1401,55 @@ class BybitVenue:
             ),
             from_venue=True,
         )
+
+    def _settle(self, order_link_id: str, symbol: str, kind: str, message: str) -> None:
+        """A cancel or amend of ours refused with 110001 while we thought the
+        order open: the venue's record says which.
+
+        Ended (filled, cancelled): that is reported, the refusal is moot. Open:
+        a cancel goes again; an amend is reported refused with the order as it
+        stands. Unknown to the venue: its create is still on the way; a cancel
+        waits for it (``cancel_wanted``), an amend is reported refused.
+        """
+        rest = self._query_rest
+        assert rest is not None
+        self.stats.settled_refusals += 1
+        found: dict[str, Any] | bool | None = False
+        for attempt in range(RESOLVE_ATTEMPTS):
+            found = self._query_order(rest, order_link_id, symbol)
+            if found is not False:
+                break
+            if self._stopping.wait(RESOLVE_RETRY_S * (attempt + 1)):
+                return
+        code = str(ORDER_NOT_FOUND_CODE)
+        if isinstance(found, dict):
+            update = self._order_update_from_item(msgspec.convert(found, OrderItem, strict=False))
+            if update is None:
+                return
+            if update.status not in _OPEN_STATUSES:
+                self._emit(update, from_venue=True)
+                return
+            if kind == "cancel":
+                with self._orders_lock:
+                    state = self._orders.get(order_link_id)
+                    if state is not None and self._send_cancel_again(order_link_id, state):
+                        return
+            self._emit(_with_refusal(update, code, message), from_venue=True)
+            return
+        if kind == "cancel":
+            with self._orders_lock:
+                state = self._orders.get(order_link_id)
+                if state is None or state.status in OrderStatus.TERMINAL:
+                    return
+                if state.reported and state.status in _OPEN_STATUSES:
+                    self._send_cancel_again(order_link_id, state)
+                else:
+                    state.cancel_wanted = True
+            return
+        with self._orders_lock:
+            state = self._orders.get(order_link_id)
+            status = state.status if state is not None and state.reported else OrderStatus.UNKNOWN
+        self._emit(self._update_for(order_link_id, symbol, status, code, message), from_venue=False)
 
     def _backfill(self) -> None:
         """After a private reconnect: executions since the last seen, then order states."""
@@ -1368,12 +1539,16 @@ class BybitVenue:
             )
             result = self._preflight_result(answer, f"positions of {symbol}")
             lots = 0
+            self.entry_prices.pop(symbol, None)
             for item in result.get("list") or []:
                 try:
                     size = instrument.qty_to_lots(item.get("size") or "0")
+                    entry_price = Decimal(item.get("avgPrice") or 0)
                 except (OffGridError, InvalidOperation, ValueError):
                     continue
                 lots += -size if item.get("side") == "Sell" else size
+                if size and entry_price > 0:
+                    self.entry_prices[symbol] = entry_price
             positions[symbol] = lots
         return positions
 
@@ -1401,6 +1576,19 @@ class BybitVenue:
                     self.balances[str(coin.get("coin"))] = Decimal(coin.get("walletBalance") or 0)
         self.positions = self._query_positions(rest)
         return dict(self.positions)
+
+    def fetch_order(self, order_link_id: str, symbol: str) -> OrderUpdate | None:
+        """The venue's record of one order in any state; None when it has no such
+        order. Blocking.
+
+        :raises VenueStartError: the venue did not answer.
+        """
+        found = self._query_order(self._require_rest(), order_link_id, symbol)
+        if found is False:
+            raise VenueStartError(f"venue {self.name!r}: no answer for order {order_link_id}")
+        if not isinstance(found, dict):
+            return None
+        return self._order_update_from_item(msgspec.convert(found, OrderItem, strict=False))
 
     def fetch_executions(self, since_ns: int) -> list[Fill]:
         """Our fills (execType Trade) since ``since_ns``, oldest first. Blocking."""
@@ -1514,6 +1702,11 @@ def _close_quietly(socket: _RawSocket) -> None:
         socket.ws.close(timeout=1)
     except Exception:
         pass
+
+
+def _with_refusal(update: OrderUpdate, code: str, reason: str) -> OrderUpdate:
+    """``update`` carrying a refusal: the venue's state with its code and message."""
+    return msgspec.structs.replace(update, reject_code=code, reject_reason=reason)
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
