@@ -215,23 +215,29 @@ def _dry_run(runtime: Any, *, as_json: bool) -> int:
 
 
 def _install_kill_signal(engine: Any, flatten: bool) -> None:
-    """SIGUSR1 is the kill switch (every order off, optional flatten, stop);
-    SIGTERM stops like Ctrl-C."""
+    """SIGUSR1 is the kill switch (every order off, optional flatten, stop).
+    SIGTERM and Ctrl-C stop quoting, cancel every order and exit 0; a second
+    Ctrl-C interrupts at once."""
     import signal
 
-    if not hasattr(signal, "SIGUSR1"):
-        return
-
-    def on_signal(_signum: int, _frame: Any) -> None:
+    def on_kill(_signum: int, _frame: Any) -> None:
         engine.call_soon_threadsafe(lambda: engine.kill("SIGUSR1", flatten=flatten))
 
-    def on_terminate(_signum: int, _frame: Any) -> None:
-        # SIGTERM is a polite stop, handled like Ctrl-C: stop quoting, cancel
-        # every order, flush the journal, print the summary, exit 0.
-        raise KeyboardInterrupt
+    def on_stop(signum: int, _frame: Any) -> None:
+        # Not an exception: raised mid-callback, it could drop an order that is
+        # on its way to the venue. The driver stops between two events instead.
+        if engine.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        print(f"\n{signal.Signals(signum).name}: stopping, cancelling every order", file=sys.stderr)
+        engine.stop_requested = True
+        wake = engine.wake
+        if wake is not None:
+            wake()
 
-    signal.signal(signal.SIGUSR1, on_signal)
-    signal.signal(signal.SIGTERM, on_terminate)
+    if hasattr(signal, "SIGUSR1"):
+        signal.signal(signal.SIGUSR1, on_kill)
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
 
 
 def _kill(args: argparse.Namespace) -> int:
@@ -262,7 +268,7 @@ def print_summary(summary: Any, wall_s: float) -> None:
     console.print(
         f"[bold]mmhost run[/bold]: {summary.events:,} market events "
         f"({summary.book_messages:,} book, {summary.trades:,} trades) over {market_s:.1f} s "
-        f"of market time in {wall_s:.1f} s"
+        f"between the first and last event, in {wall_s:.1f} s"
     )
     console.print(
         f"orders sent {summary.orders_sent:,}, cancels {summary.cancels_sent:,}, "

@@ -56,6 +56,22 @@ BASE_CONFIG: dict[str, Any] = {
 }
 
 
+def shipped_config_text(*, replay: bool = True, absolute: bool = True) -> str:
+    """config.toml as shipped. ``absolute`` makes its folders absolute (usable
+    from any directory); ``replay`` turns its venues into sim venues replaying
+    the same data in paper mode (what ``mmhost run --venue sim`` does): no
+    emulator, no socket, deterministic."""
+    text = (PROJECT_ROOT / "config.toml").read_text()
+    if absolute:
+        for folder in ("strategies", "plugins"):
+            text = text.replace(f'["{folder}"]', f'["{PROJECT_ROOT / folder}"]')
+    if replay:
+        text = text.replace('kind = "bybit"', 'kind = "sim"').replace(
+            'mode = "live"', 'mode = "paper"'
+        )
+    return text
+
+
 def config_dict(**sections: Any) -> dict[str, Any]:
     """A deep copy of ``BASE_CONFIG`` with whole sections replaced."""
     config = copy.deepcopy(BASE_CONFIG)

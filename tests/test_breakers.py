@@ -9,7 +9,7 @@ import pytest
 from host.backtest.runner import run_replay
 from host.cli import main
 from host.models import BookMessage
-from host.testing import PROJECT_ROOT, build_host, config_dict, replay
+from host.testing import PROJECT_ROOT, build_host, config_dict, replay, shipped_config_text
 
 
 def quoting_config(**risk: object) -> dict:
@@ -173,8 +173,7 @@ def test_kill_file_stops_a_running_host_and_blocks_the_next_start(
     assert all(o.is_terminal for o in engine.oms.orders.values())
 
     text = (
-        (PROJECT_ROOT / "config.toml")
-        .read_text()
+        shipped_config_text(absolute=False)
         .replace("[risk]\n", f'[risk]\nkill_file = "{kill_file}"\n')
         .replace(
             'strategy_dirs = ["strategies"]', f'strategy_dirs = ["{PROJECT_ROOT / "strategies"}"]'

@@ -14,15 +14,10 @@ from host.config import (
     load_credentials,
     parse_config,
 )
-from host.testing import PROJECT_ROOT, config_dict
+from host.testing import PROJECT_ROOT, config_dict, shipped_config_text
 
-# The default config, with its folders made absolute so it works from tmp_path.
-GOOD_TOML = (
-    (PROJECT_ROOT / "config.toml")
-    .read_text()
-    .replace('strategy_dirs = ["strategies"]', f'strategy_dirs = ["{PROJECT_ROOT / "strategies"}"]')
-    .replace('plugin_dirs = ["plugins"]', f'plugin_dirs = ["{PROJECT_ROOT / "plugins"}"]')
-)
+# The default config replaying in the simulator, folders absolute (works from tmp_path).
+GOOD_TOML = shipped_config_text()
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -44,7 +39,8 @@ def run_cli_error(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str])
 
 def test_default_config_is_valid() -> None:
     config = load_config(PROJECT_ROOT / "config.toml")
-    assert config.venues[0].kind == "sim"
+    # make run: Bybit through pybit against the in-process emulator.
+    assert config.venues[0].kind == "bybit" and config.venues[0].endpoint == "emulator"
     assert config.strategies[0].name == "static_spread"
 
 
@@ -88,7 +84,7 @@ def test_bad_strategy_parameter_names_the_parameter(
 
 
 def test_strategy_on_an_unknown_venue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    text = GOOD_TOML.replace('venue = "sim"', 'venue = "bybit-main"')
+    text = GOOD_TOML.replace('venue = "bybit"', 'venue = "bybit-main"')
     err = run_cli_error(tmp_path, text, capsys)
     assert "strategies[0].venue = 'bybit-main': no such venue" in err
 

@@ -10,7 +10,7 @@ from loguru import logger
 
 from host.cli import main
 from host.logs import setup_logging
-from host.testing import PROJECT_ROOT
+from host.testing import PROJECT_ROOT, shipped_config_text
 
 SECRET = "s3cr3t-Xq9-do-not-log"
 KEY = "key-Pz7-do-not-log"
@@ -51,7 +51,7 @@ def test_a_whole_run_never_writes_a_secret(
 ) -> None:
     monkeypatch.setenv("BYBIT_API_KEY", KEY)
     monkeypatch.setenv("BYBIT_API_SECRET", SECRET)
-    text = (PROJECT_ROOT / "config.toml").read_text()
+    text = shipped_config_text(absolute=False)
     text = text.replace('log_dir = "var/log"', f'log_dir = "{tmp_path / "log"}"')
     text = text.replace('journal = "var/journal.db"', f'journal = "{tmp_path / "journal.db"}"')
     for folder in ("strategies", "plugins"):

@@ -120,11 +120,14 @@ class OmsAgainstVenue(RuleBasedStateMachine):
     @rule()
     def resolve_unknown(self) -> None:
         """Query the venue for every order in an unknown state."""
+        resting = {o.order_link_id: o for o in self.venue.open_orders()}
         for order_link_id in sorted(self.unknown):
             status = self.venue.order_status(order_link_id)
             order = self.oms.orders[order_link_id]
             if status == OrderStatus.UNKNOWN:
                 status = OrderStatus.REJECTED  # never reached the venue: not live
+            # The venue's own price and size: an amend may or may not have taken.
+            live = resting.get(order_link_id)
             self.oms.apply_update(
                 OrderUpdate(
                     "sim",
@@ -133,8 +136,8 @@ class OmsAgainstVenue(RuleBasedStateMachine):
                     status,
                     self.now_ns,
                     order.side,
-                    order.price_ticks,
-                    order.size_lots,
+                    live.price_ticks if live else order.price_ticks,
+                    live.size_lots if live else order.size_lots,
                 )
             )
         self.unknown.clear()
@@ -193,4 +196,4 @@ class OmsAgainstVenue(RuleBasedStateMachine):
 
 
 TestOmsAgainstVenue = OmsAgainstVenue.TestCase
-TestOmsAgainstVenue.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+TestOmsAgainstVenue.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)

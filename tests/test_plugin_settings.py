@@ -10,7 +10,7 @@ from pydantic import Field
 from host import ConfigError, PluginSettings, plugin_settings
 from host.cli import main
 from host.config import parse_config
-from host.testing import PROJECT_ROOT, config_dict
+from host.testing import PROJECT_ROOT, config_dict, shipped_config_text
 
 
 class WallSettings(PluginSettings):
@@ -44,7 +44,7 @@ def test_a_plugin_rejecting_its_settings_at_start_exits_2(
         "def mmhost_startup(engine):\n"
         "    plugin_settings(engine.config, 'walls', WallSettings)\n"
     )
-    text = (PROJECT_ROOT / "config.toml").read_text()
+    text = shipped_config_text(absolute=False)
     text = text.replace('plugin_dirs = ["plugins"]', f'plugin_dirs = ["{tmp_path}"]')
     text = text.replace(
         'strategy_dirs = ["strategies"]', f'strategy_dirs = ["{PROJECT_ROOT / "strategies"}"]'

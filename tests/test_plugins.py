@@ -11,7 +11,7 @@ import pytest
 
 from host.cli import main
 from host.plugins import build_plugin_host
-from host.testing import PROJECT_ROOT, build_host, config_dict, replay
+from host.testing import PROJECT_ROOT, build_host, config_dict, replay, shipped_config_text
 
 NEW_STRATEGY = textwrap.dedent(
     '''
@@ -43,7 +43,7 @@ NEW_STRATEGY = textwrap.dedent(
 
 
 def write_config(tmp_path: Path, strategy_name: str) -> Path:
-    text = (PROJECT_ROOT / "config.toml").read_text()
+    text = shipped_config_text(absolute=False)
     text = text.replace(
         'strategy_dirs = ["strategies"]',
         f'strategy_dirs = ["{PROJECT_ROOT / "strategies"}", "{tmp_path / "strategies"}"]',

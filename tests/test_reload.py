@@ -17,7 +17,7 @@ from host.backtest.runner import merge_feeds, run_replay
 from host.models import Decision, Fill, Side
 from host.reload import HotReloader, watched_folders
 from host.runtime import Runtime
-from host.testing import build_host, config_dict
+from host.testing import build_host, config_dict, shipped_config_text
 
 STRATEGY_TEMPLATE = textwrap.dedent(
     """
@@ -290,7 +290,7 @@ def test_config_reload_changes_params_and_risk_live_and_reports_the_rest(tmp_pat
     static = (Path(__file__).parents[1] / "strategies" / "static_spread.py").read_text()
     (tmp_path / "static_spread.py").write_text(static)
     config_path = tmp_path / "config.toml"
-    text = (Path(__file__).parents[1] / "config.toml").read_text()
+    text = shipped_config_text(absolute=False)
     text = text.replace('strategy_dirs = ["strategies"]', f'strategy_dirs = ["{tmp_path}"]')
     config_path.write_text(text)
     config = load_config(config_path)

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from host.testing import PROJECT_ROOT
+from host.testing import PROJECT_ROOT, shipped_config_text
 
 
 @pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_the_host_with_every_order_cancelled(
     tmp_path: Path, signal_number: int
 ) -> None:
-    text = (PROJECT_ROOT / "config.toml").read_text()
+    text = shipped_config_text(absolute=False)
     for folder in ("strategies", "plugins"):
         text = text.replace(f'["{folder}"]', f'["{PROJECT_ROOT / folder}"]')
     text = text.replace('journal = "var/journal.db"', f'journal = "{tmp_path / "journal.db"}"')
