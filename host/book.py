@@ -29,12 +29,23 @@ Continuity rule for a delta, in order:
 falsy for everything else, so ``if book.apply(msg):`` reads naturally while a
 caller that cares can tell a gap from an ignored delta. The same value is kept
 in ``last_event``; counters live in ``stats``.
+
+Change tracking (opt-in, for observers that keep running sums): with
+``track_changes = True`` every applied delta also records, per side, the size
+each of its entries replaced: ``old_bid_sizes_lots[i]`` is the lots resting at
+``msg.bids[i]``'s price just before that entry was applied (0: no level), so
+``zip(msg.bids, book.old_bid_sizes_lots)`` gives (price, new, old) without a
+private copy of the book. Entry by entry, so a price listed twice in one message
+reads the first entry's size as the second one's old size. The book looks each
+level up anyway; tracking adds one list append per entry. Off (the default) it
+costs one attribute test per message. The lists are reused (cleared by the next
+delta) and left empty by a snapshot, which replaces every level.
 """
 
 from __future__ import annotations
 
 import enum
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
@@ -108,9 +119,12 @@ class OrderBook:
         "last_ts_exchange_ns",
         "last_ts_local_ns",
         "last_update_id",
+        "old_ask_sizes_lots",
+        "old_bid_sizes_lots",
         "stale_after_ns",
         "stats",
         "symbol",
+        "track_changes",
         "venue",
     )
 
@@ -121,6 +135,10 @@ class OrderBook:
         self.stats = BookStats()
         self._log = logger.bind(component="book", venue=venue, symbol=symbol)
         self.last_event: BookEvent | None = None
+        # Opt-in: record each applied delta's old sizes (module docstring).
+        self.track_changes = False
+        self.old_bid_sizes_lots: list[int] = []
+        self.old_ask_sizes_lots: list[int] = []
         self._clear()
 
     def _clear(self) -> None:
@@ -170,19 +188,36 @@ class OrderBook:
             elif msg.first_update_id != -1 and msg.first_update_id != last_id + 1:
                 return self._gap(msg, last_id + 1)
 
+        if self.track_changes:
+            self._apply_tracked(msg)
+        else:
+            sizes = self._bid_sizes
+            prices = self._bid_prices
+            for price, size in msg.bids:
+                if size:
+                    if price in sizes:
+                        sizes[price] = size
+                    else:
+                        sizes[price] = size
+                        insort(prices, price)
+                elif price in sizes:
+                    # Deleting a level we never had is normal on Binance: skip it.
+                    del sizes[price]
+                    del prices[bisect_left(prices, price)]
+            sizes = self._ask_sizes
+            keys = self._ask_keys
+            for price, size in msg.asks:
+                if size:
+                    if price in sizes:
+                        sizes[price] = size
+                    else:
+                        sizes[price] = size
+                        insort(keys, -price)
+                elif price in sizes:
+                    del sizes[price]
+                    del keys[bisect_left(keys, -price)]
         sizes = self._bid_sizes
         prices = self._bid_prices
-        for price, size in msg.bids:
-            if size:
-                if price in sizes:
-                    sizes[price] = size
-                else:
-                    sizes[price] = size
-                    insort(prices, price)
-            elif price in sizes:
-                # Deleting a level we never had is normal on Binance: skip it.
-                del sizes[price]
-                del prices[bisect_left(prices, price)]
         if prices:
             best_bid = prices[-1]
             self.best_bid_ticks = best_bid
@@ -194,16 +229,6 @@ class OrderBook:
 
         sizes = self._ask_sizes
         keys = self._ask_keys
-        for price, size in msg.asks:
-            if size:
-                if price in sizes:
-                    sizes[price] = size
-                else:
-                    sizes[price] = size
-                    insort(keys, -price)
-            elif price in sizes:
-                del sizes[price]
-                del keys[bisect_left(keys, -price)]
         if keys:
             best_ask = -keys[-1]
             self.best_ask_ticks = best_ask
@@ -224,6 +249,46 @@ class OrderBook:
         self.last_event = _APPLIED
         return _APPLIED
 
+    def _apply_tracked(self, msg: BookMessage) -> None:
+        """The level edits of a delta, recording each entry's old size."""
+        sizes = self._bid_sizes
+        prices = self._bid_prices
+        olds = self.old_bid_sizes_lots
+        olds.clear()
+        record = olds.append
+        for price, size in msg.bids:
+            # ``in`` and a subscript, not ``get``: no method call per level.
+            if price in sizes:
+                record(sizes[price])
+                if size:
+                    sizes[price] = size
+                else:
+                    del sizes[price]
+                    del prices[bisect_left(prices, price)]
+            else:
+                record(0)
+                if size:
+                    sizes[price] = size
+                    insort(prices, price)
+        sizes = self._ask_sizes
+        keys = self._ask_keys
+        olds = self.old_ask_sizes_lots
+        olds.clear()
+        record = olds.append
+        for price, size in msg.asks:
+            if price in sizes:
+                record(sizes[price])
+                if size:
+                    sizes[price] = size
+                else:
+                    del sizes[price]
+                    del keys[bisect_left(keys, -price)]
+            else:
+                record(0)
+                if size:
+                    sizes[price] = size
+                    insort(keys, -price)
+
     def _apply_snapshot(self, msg: BookMessage) -> BookEvent:
         stats = self.stats
         was_seeded = stats.snapshots > 0
@@ -234,6 +299,8 @@ class OrderBook:
         self._ask_sizes = ask_sizes
         self._bid_prices = sorted(bid_sizes)
         self._ask_keys = sorted(-price for price in ask_sizes)
+        self.old_bid_sizes_lots.clear()
+        self.old_ask_sizes_lots.clear()
         self.last_update_id = msg.last_update_id
         self._awaiting_bridge = msg.last_update_id != -1
         self.last_ts_local_ns = msg.ts_local_ns
@@ -308,6 +375,17 @@ class OrderBook:
         sizes = self._ask_sizes
         return [Level(-key, sizes[-key]) for key in self._ask_keys[: -depth - 1 : -1]]
 
+    def top_of_book(self, side: Side, depth: int) -> tuple[list[int], list[int]]:
+        """Up to ``depth`` levels of one side as two lists, best first: prices
+        (ticks) and their sizes (lots). ``levels`` without a Level per row."""
+        if depth <= 0:
+            return [], []
+        if side is Side.BUY:
+            prices = self._bid_prices[: -depth - 1 : -1]
+            return prices, list(map(self._bid_sizes.__getitem__, prices))
+        prices = [-key for key in self._ask_keys[: -depth - 1 : -1]]
+        return prices, list(map(self._ask_sizes.__getitem__, prices))
+
     def size_at(self, side: Side, price_ticks: int) -> int:
         sizes = self._bid_sizes if side is Side.BUY else self._ask_sizes
         return sizes.get(price_ticks, 0)
@@ -337,6 +415,19 @@ class OrderBook:
         start = bisect_left(keys, -ceiling_ticks)
         sizes = self._ask_sizes
         return sum(sizes[-key] for key in keys[start:])
+
+    def depth_between(self, side: Side, start_ticks: int, stop_ticks: int) -> int:
+        """Lots resting on ``side`` at prices ``start_ticks <= price < stop_ticks``."""
+        if side is Side.BUY:
+            prices = self._bid_prices
+            low = bisect_left(prices, start_ticks)
+            high = bisect_left(prices, stop_ticks, low)
+            return sum(map(self._bid_sizes.__getitem__, prices[low:high]))
+        keys = self._ask_keys
+        # keys are negated prices: start <= price < stop  <=>  -stop < key <= -start
+        low = bisect_right(keys, -stop_ticks)
+        high = bisect_right(keys, -start_ticks, low)
+        return sum(self._ask_sizes[-key] for key in keys[low:high])
 
     def is_stale(self, now_ns: int) -> bool:
         """True when nothing was applied for ``stale_after_ms`` (or ever)."""

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -61,7 +61,7 @@ class CircuitBreakers:
     halted: str = ""
     trip_count: int = 0
     _reject_times_ns: list[int] = field(default_factory=list)
-    _disconnect_times_ns: list[int] = field(default_factory=list)
+    _disconnect_times_ns: dict[str, list[int]] = field(default_factory=dict)
     _mid_windows: dict[tuple[str, str], MidWindow] = field(default_factory=dict)
     _peak_equity: Decimal | None = None
     _day_start_equity: Decimal | None = None
@@ -83,20 +83,25 @@ class CircuitBreakers:
         self._check_rejects(now_ns)
 
     def on_venue_status(self, venue: str, status: str) -> None:
+        """Count a venue's disconnects; too many pause what trades or watches it."""
         if status != "disconnected":
             return
         now_ns = self.engine.clock.now_ns()
         window_ns = int(self.limits.reject_window_s * NS_PER_S)
-        times = self._disconnect_times_ns
+        times = self._disconnect_times_ns.setdefault(venue, [])
         times.append(now_ns)
         while times and times[0] < now_ns - window_ns:
             times.pop(0)
-        self._set(
+        dependents: list[Any] = []
+        for (venue_name, _symbol), state in self.engine.instruments.items():
+            if venue_name == venue:
+                dependents += [slot for slot in state.strategies if slot not in dependents]
+        self._set_slots(
             f"disconnects {venue}",
             len(times) > self.limits.max_disconnects,
             now_ns,
-            None,
-            f"more than {self.limits.max_disconnects} disconnects in "
+            dependents,
+            f"more than {self.limits.max_disconnects} disconnects of {venue} in "
             f"{self.limits.reject_window_s} s",
         )
 
@@ -202,8 +207,14 @@ class CircuitBreakers:
     def _set(
         self, key: str, condition: bool, now_ns: int, state: InstrumentState | None, reason: str
     ) -> None:
+        self._set_slots(key, condition, now_ns, None if state is None else state.strategies, reason)
+
+    def _set_slots(
+        self, key: str, condition: bool, now_ns: int, slots: list[Any] | None, reason: str
+    ) -> None:
+        """Trip ``key`` (pausing ``slots``, or every strategy when None) while the
+        condition holds; reset it once clear for the cooldown."""
         trip = self.trips.get(key)
-        slots = None if state is None else state.strategies
         if condition:
             if trip is None:
                 self.trips[key] = Trip(reason, now_ns)

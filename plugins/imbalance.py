@@ -12,10 +12,9 @@ Signals (per instrument, stamped with the book message's ``ts_local_ns``):
 
 Cost: the within-bps sums span hundreds of levels on BTCUSDT, so they are kept
 incrementally: the message's changed levels adjust the sum by (new - old size),
-and when the touch moves only the ticks that enter or leave the band at its far
-edge are read. That needs the previous size of a changed level, which the book
-no longer has once the message is applied, hence a shadow of each side's sizes.
-The top-N sums read N levels only when a changed level lies within them.
+the old sizes recorded by the book (``OrderBook.track_changes``), and when the
+touch moves only the levels that enter or leave the band at its far edge are
+read. The top-N sums read N levels only when a changed level lies within them.
 
 Settings (``[plugins.imbalance]``): see ``ImbalanceSettings``.
 """
@@ -35,10 +34,6 @@ if TYPE_CHECKING:
     from host.book import OrderBook
 
 PLUGIN_NAME = __name__.rpartition(".")[2]
-
-# A touch jump wider than this many ticks is cheaper to answer with one full
-# band sum than with a per-tick walk over the shifted edge.
-MAX_EDGE_WALK_TICKS = 256
 
 
 class PluginSettingsError(ValueError):
@@ -111,16 +106,23 @@ class _Band:
 
 
 class _InstrumentState:
-    __slots__ = ("ask_boundary_ticks", "ask_sizes", "bands", "bid_boundary_ticks", "bid_sizes")
+    __slots__ = (
+        "ask_boundary_ticks",
+        "bands",
+        "best_ask_ticks",
+        "best_bid_ticks",
+        "bid_boundary_ticks",
+    )
 
     def __init__(self, bands: list[_Band]) -> None:
-        self.bid_sizes: dict[int, int] = {}  # shadow of the book's bid side
-        self.ask_sizes: dict[int, int] = {}
         self.bands = bands
         # Worst price among the top-N levels read last time; a change beyond it
         # cannot alter the top-N sums. 0 forces a read.
         self.bid_boundary_ticks = 0
         self.ask_boundary_ticks = 0
+        # Touches the band edges were last placed from.
+        self.best_bid_ticks = 0
+        self.best_ask_ticks = 0
 
 
 class ImbalanceAnalyzer:
@@ -143,7 +145,9 @@ class ImbalanceAnalyzer:
     def mmhost_book_updated(self, book: OrderBook, message: BookMessage, ctx: Context) -> None:
         key = (ctx.venue, ctx.symbol)
         state = self.states.get(key)
-        if state is None or message.is_snapshot:
+        if state is None or message.is_snapshot or not book.track_changes:
+            # The running sums need the book's old sizes from the next message on.
+            book.track_changes = True
             state = self._seed(key, book)
         else:
             self._apply_changes(state, book, message)
@@ -170,13 +174,10 @@ class ImbalanceAnalyzer:
         """Full read after a snapshot (or on the first message seen)."""
         bands = [_Band(bps) for bps in self.settings.within_bps]
         state = _InstrumentState(bands)
-        everything = 1 << 30
-        state.bid_sizes = {lv.price_ticks: lv.size_lots for lv in book.levels(Side.BUY, everything)}
-        state.ask_sizes = {
-            lv.price_ticks: lv.size_lots for lv in book.levels(Side.SELL, everything)
-        }
         for band in bands:
             self._recompute_band(band, book)
+        state.best_bid_ticks = book.best_bid_ticks
+        state.best_ask_ticks = book.best_ask_ticks
         self.states[key] = state
         return state
 
@@ -196,9 +197,8 @@ class ImbalanceAnalyzer:
     def _apply_changes(
         self, state: _InstrumentState, book: OrderBook, message: BookMessage
     ) -> None:
-        """Adjust the band sums by the message's changed levels, then move the
-        bands with the touches. The shadow is exact only inside the widest band
-        (and is refreshed from the book as the band moves over new prices)."""
+        """Adjust the band sums by the message's changed levels (new - old, the
+        old sizes recorded by the book), then move the bands with the touches."""
         bands = state.bands
         # Bands nest: sorted narrow to wide, a price inside band k is inside
         # every wider one. Each changed level adds its change to the bucket of
@@ -206,8 +206,6 @@ class ImbalanceAnalyzer:
         # band k then moves by the sum of buckets 0..k. This keeps the
         # per-level work to a few local operations.
         if message.bids:
-            bid_sizes = state.bid_sizes
-            bid_get = bid_sizes.get
             boundary = state.bid_boundary_ticks
             floors = [band.bid_floor_ticks for band in bands]
             floors.append(-1)
@@ -215,16 +213,9 @@ class ImbalanceAnalyzer:
             # Nothing below both the widest band and the top-N levels matters.
             lowest = min(floors[-2], boundary) if bands else boundary
             top_changed = False
-            for price, size in message.bids:
-                if price < lowest:
+            for (price, size), old in zip(message.bids, book.old_bid_sizes_lots, strict=True):
+                if price < lowest or size == old:
                     continue
-                old = bid_get(price, 0)
-                if size == old:
-                    continue
-                if size:
-                    bid_sizes[price] = size
-                else:
-                    bid_sizes.pop(price, None)
                 if price >= boundary:
                     top_changed = True
                 index = 0
@@ -238,24 +229,15 @@ class ImbalanceAnalyzer:
                 running += bucket
                 band.bid_lots += running
         if message.asks:
-            ask_sizes = state.ask_sizes
-            ask_get = ask_sizes.get
             boundary = state.ask_boundary_ticks
             ceilings = [band.ask_ceiling_ticks for band in bands]
             ceilings.append(1 << 62)
             buckets = [0] * len(ceilings)
             highest = max(ceilings[-2], boundary) if bands else boundary
             top_changed = False
-            for price, size in message.asks:
-                if price > highest:
+            for (price, size), old in zip(message.asks, book.old_ask_sizes_lots, strict=True):
+                if price > highest or size == old:
                     continue
-                old = ask_get(price, 0)
-                if size == old:
-                    continue
-                if size:
-                    ask_sizes[price] = size
-                else:
-                    ask_sizes.pop(price, None)
                 if price <= boundary:
                     top_changed = True
                 index = 0
@@ -269,86 +251,53 @@ class ImbalanceAnalyzer:
                 running += bucket
                 band.ask_lots += running
         best_bid = book.best_bid_ticks
+        if best_bid != state.best_bid_ticks:
+            state.best_bid_ticks = best_bid
+            self._move_bid_bands(bands, book, best_bid)
         best_ask = book.best_ask_ticks
-        widest = bands[-1] if bands else None
+        if best_ask != state.best_ask_ticks:
+            state.best_ask_ticks = best_ask
+            self._move_ask_bands(bands, book, best_ask)
+
+    @staticmethod
+    def _move_bid_bands(bands: list[_Band], book: OrderBook, best_bid: int) -> None:
+        """The best bid moved: shift each band's floor, reading only the levels
+        between the old and the new floor (their sizes are the book's current ones)."""
         for band in bands:
-            factor = band.bps / 10_000.0
-            if best_bid:
-                floor_ticks = math.ceil(best_bid * (1.0 - factor))
-                old_floor = band.bid_floor_ticks
-                if floor_ticks != old_floor:
-                    if old_floor == 0 or abs(floor_ticks - old_floor) > MAX_EDGE_WALK_TICKS:
-                        band.bid_lots = book.depth_within_bps(Side.BUY, band.bps)
-                        if band is widest:
-                            self._refresh_shadow(state.bid_sizes, book, Side.BUY)
-                    elif floor_ticks > old_floor:  # band moved up: levels leave at the bottom
-                        band.bid_lots -= self._edge_lots(book, Side.BUY, old_floor, floor_ticks)
-                    else:  # band moved down: levels join at the bottom
-                        band.bid_lots += self._edge_lots(
-                            book,
-                            Side.BUY,
-                            floor_ticks,
-                            old_floor,
-                            state.bid_sizes if band is widest else None,
-                        )
-                    band.bid_floor_ticks = floor_ticks
-            else:
+            if not best_bid:
                 band.bid_floor_ticks = 0
                 band.bid_lots = 0
-            if best_ask:
-                ceiling_ticks = math.floor(best_ask * (1.0 + factor))
-                old_ceiling = band.ask_ceiling_ticks
-                if ceiling_ticks != old_ceiling:
-                    if old_ceiling == 0 or abs(ceiling_ticks - old_ceiling) > MAX_EDGE_WALK_TICKS:
-                        band.ask_lots = book.depth_within_bps(Side.SELL, band.bps)
-                        if band is widest:
-                            self._refresh_shadow(state.ask_sizes, book, Side.SELL)
-                    elif ceiling_ticks < old_ceiling:  # band moved down: levels leave at the top
-                        band.ask_lots -= self._edge_lots(
-                            book, Side.SELL, ceiling_ticks + 1, old_ceiling + 1
-                        )
-                    else:  # band moved up: levels join at the top
-                        band.ask_lots += self._edge_lots(
-                            book,
-                            Side.SELL,
-                            old_ceiling + 1,
-                            ceiling_ticks + 1,
-                            state.ask_sizes if band is widest else None,
-                        )
-                    band.ask_ceiling_ticks = ceiling_ticks
-            else:
+                continue
+            floor_ticks = math.ceil(best_bid * (1.0 - band.bps / 10_000.0))
+            old_floor = band.bid_floor_ticks
+            if floor_ticks == old_floor:
+                continue
+            if old_floor == 0:
+                band.bid_lots = book.depth_within_bps(Side.BUY, band.bps)
+            elif floor_ticks > old_floor:  # band moved up: levels leave at the bottom
+                band.bid_lots -= book.depth_between(Side.BUY, old_floor, floor_ticks)
+            else:  # band moved down: levels join at the bottom
+                band.bid_lots += book.depth_between(Side.BUY, floor_ticks, old_floor)
+            band.bid_floor_ticks = floor_ticks
+
+    @staticmethod
+    def _move_ask_bands(bands: list[_Band], book: OrderBook, best_ask: int) -> None:
+        for band in bands:
+            if not best_ask:
                 band.ask_ceiling_ticks = 0
                 band.ask_lots = 0
-
-    @staticmethod
-    def _edge_lots(
-        book: OrderBook,
-        side: Side,
-        start_ticks: int,
-        stop_ticks: int,
-        shadow: dict[int, int] | None = None,
-    ) -> int:
-        """Lots resting now on [start, stop) ticks; copies them into ``shadow``
-        when those prices are joining the widest band."""
-        size_at = book.size_at
-        total = 0
-        for price in range(start_ticks, stop_ticks):
-            size = size_at(side, price)
-            if shadow is not None:
-                if size:
-                    shadow[price] = size
-                else:
-                    shadow.pop(price, None)
-            total += size
-        return total
-
-    @staticmethod
-    def _refresh_shadow(shadow: dict[int, int], book: OrderBook, side: Side) -> None:
-        """Copy a whole side of the book (a snapshot, or a touch jump too wide
-        to walk): the shadow must again be exact inside the widest band."""
-        shadow.clear()
-        for level in book.levels(side, 1 << 30):
-            shadow[level.price_ticks] = level.size_lots
+                continue
+            ceiling_ticks = math.floor(best_ask * (1.0 + band.bps / 10_000.0))
+            old_ceiling = band.ask_ceiling_ticks
+            if ceiling_ticks == old_ceiling:
+                continue
+            if old_ceiling == 0:
+                band.ask_lots = book.depth_within_bps(Side.SELL, band.bps)
+            elif ceiling_ticks < old_ceiling:  # band moved down: levels leave at the top
+                band.ask_lots -= book.depth_between(Side.SELL, ceiling_ticks + 1, old_ceiling + 1)
+            else:  # band moved up: levels join at the top
+                band.ask_lots += book.depth_between(Side.SELL, old_ceiling + 1, ceiling_ticks + 1)
+            band.ask_ceiling_ticks = ceiling_ticks
 
     def _top_levels(
         self, state: _InstrumentState, book: OrderBook, signals: Any, ts_ns: int
@@ -356,24 +305,17 @@ class ImbalanceAnalyzer:
         depth = self.max_levels
         if not depth:
             return
-        bids = book.levels(Side.BUY, depth)
-        asks = book.levels(Side.SELL, depth)
+        bid_prices, bid_sizes = book.top_of_book(Side.BUY, depth)
+        ask_prices, ask_sizes = book.top_of_book(Side.SELL, depth)
         # A missing level (thin book) leaves the boundary at the far end of the
         # price range, so any change still triggers a read.
-        state.bid_boundary_ticks = bids[-1].price_ticks if len(bids) == depth else 1
-        state.ask_boundary_ticks = asks[-1].price_ticks if len(asks) == depth else 1 << 62
-        bid_running = 0
-        ask_running = 0
-        count_done = 0
+        state.bid_boundary_ticks = bid_prices[-1] if len(bid_prices) == depth else 1
+        state.ask_boundary_ticks = ask_prices[-1] if len(ask_prices) == depth else 1 << 62
         for count, name in self.level_names:
-            for index in range(count_done, count):
-                if index < len(bids):
-                    bid_running += bids[index].size_lots
-                if index < len(asks):
-                    ask_running += asks[index].size_lots
-            count_done = count
-            total = bid_running + ask_running
-            signals.set(name, (bid_running - ask_running) / total if total else 0.0, ts_ns)
+            bid_lots = sum(bid_sizes[:count])
+            ask_lots = sum(ask_sizes[:count])
+            total = bid_lots + ask_lots
+            signals.set(name, (bid_lots - ask_lots) / total if total else 0.0, ts_ns)
 
 
 analyzer = ImbalanceAnalyzer()

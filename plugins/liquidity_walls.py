@@ -20,9 +20,10 @@ Signals, for the wall nearest the touch on each side (``bid`` / ``ask``):
 
 ``walls(venue, symbol)`` returns every current wall with that evidence.
 
-Cost: the K levels of a side are read only when the message changed a level
-within them (at or better than the K-th price last read); ages are refreshed
-on every message from the stored first-seen times.
+Cost: the K levels of a side are read (``OrderBook.top_of_book``, two lists)
+only when the message changed a level within them (at or better than the K-th
+price last read); ages are refreshed on every message from the stored
+first-seen times.
 
 Settings (``[plugins.liquidity_walls]``): see ``WallSettings``.
 """
@@ -177,86 +178,83 @@ class WallAnalyzer:
             self.states[key] = sides
         bid_state, ask_state = sides
         ts_ns = message.ts_local_ns
-        if bid_state.boundary_ticks:
-            boundary = bid_state.boundary_ticks
-            for price, _size in message.bids:
-                if price >= boundary:
-                    bid_state.boundary_ticks = 0
-                    break
-        if ask_state.boundary_ticks:
-            boundary = ask_state.boundary_ticks
-            for price, _size in message.asks:
-                if price <= boundary:
-                    ask_state.boundary_ticks = 0
-                    break
+        # max/min compare (price, size) pairs in C: the best changed price.
+        boundary = bid_state.boundary_ticks
+        if boundary and message.bids and max(message.bids)[0] >= boundary:
+            bid_state.boundary_ticks = 0
+        boundary = ask_state.boundary_ticks
+        if boundary and message.asks and min(message.asks)[0] <= boundary:
+            ask_state.boundary_ticks = 0
         signals = ctx.signals
-        for side_state, touch in (
-            (bid_state, book.best_bid_ticks),
-            (ask_state, book.best_ask_ticks),
+        if not bid_state.boundary_ticks:
+            self._rescan(bid_state, book, book.best_bid_ticks, signals, ts_ns)
+        if not ask_state.boundary_ticks:
+            self._rescan(ask_state, book, book.best_ask_ticks, signals, ts_ns)
+        nearest = bid_state.nearest_price_ticks
+        age_s = (ts_ns - bid_state.first_seen_ns[nearest]) / 1e9 if nearest else 0.0
+        signals.set(bid_state.age_name, age_s, ts_ns)
+        nearest = ask_state.nearest_price_ticks
+        age_s = (ts_ns - ask_state.first_seen_ns[nearest]) / 1e9 if nearest else 0.0
+        signals.set(ask_state.age_name, age_s, ts_ns)
+
+    def _rescan(
+        self, side_state: _SideState, book: OrderBook, touch: int, signals: Any, ts_ns: int
+    ) -> None:
+        """Read the K levels again; write the side's signals if anything changed."""
+        before = (side_state.nearest_price_ticks, len(side_state.sizes), side_state.touch_ticks)
+        nearest_size = side_state.sizes.get(side_state.nearest_price_ticks, 0)
+        self._scan(side_state, book, ts_ns)
+        nearest = side_state.nearest_price_ticks
+        size = side_state.sizes.get(nearest, 0)
+        # Most rescans find the same walls: write only what changed.
+        if (
+            before != (nearest, len(side_state.sizes), touch)
+            or size != nearest_size
+            or side_state.distance_name not in signals
         ):
-            if not side_state.boundary_ticks:
-                before = (
-                    side_state.nearest_price_ticks,
-                    len(side_state.sizes),
-                    side_state.touch_ticks,
-                )
-                nearest_size = side_state.sizes.get(side_state.nearest_price_ticks, 0)
-                self._scan(side_state, book, ts_ns)
-                nearest = side_state.nearest_price_ticks
-                size = side_state.sizes.get(nearest, 0)
-                # Most rescans find the same walls: write only what changed.
-                if (
-                    before != (nearest, len(side_state.sizes), touch)
-                    or size != nearest_size
-                    or side_state.distance_name not in signals
-                ):
-                    if nearest:
-                        signals.set(side_state.distance_name, float(abs(touch - nearest)), ts_ns)
-                        signals.set(side_state.size_name, float(size), ts_ns)
-                        signals.set(side_state.ratio_name, size / side_state.median_lots, ts_ns)
-                    else:
-                        signals.set(side_state.distance_name, -1.0, ts_ns)
-                        signals.set(side_state.size_name, 0.0, ts_ns)
-                        signals.set(side_state.ratio_name, 0.0, ts_ns)
-                    signals.set(side_state.count_name, float(len(side_state.sizes)), ts_ns)
-            nearest = side_state.nearest_price_ticks
-            age_s = (ts_ns - side_state.first_seen_ns[nearest]) / 1e9 if nearest else 0.0
-            signals.set(side_state.age_name, age_s, ts_ns)
+            if nearest:
+                signals.set(side_state.distance_name, float(abs(touch - nearest)), ts_ns)
+                signals.set(side_state.size_name, float(size), ts_ns)
+                signals.set(side_state.ratio_name, size / side_state.median_lots, ts_ns)
+            else:
+                signals.set(side_state.distance_name, -1.0, ts_ns)
+                signals.set(side_state.size_name, 0.0, ts_ns)
+                signals.set(side_state.ratio_name, 0.0, ts_ns)
+            signals.set(side_state.count_name, float(len(side_state.sizes)), ts_ns)
 
     def _scan(self, side_state: _SideState, book: OrderBook, ts_ns: int) -> None:
         settings = self.settings
         depth = settings.depth_levels
-        levels = book.levels(side_state.side, depth)
-        side_state.touch_ticks = levels[0].price_ticks if levels else 0
-        if len(levels) < depth:
-            # Thin book: any change may matter; read again next time.
-            side_state.boundary_ticks = 0
-        else:
-            side_state.boundary_ticks = levels[-1].price_ticks
-        previous_first_seen = side_state.first_seen_ns
-        first_seen: dict[int, int] = {}
-        sizes: dict[int, int] = {}
-        nearest = 0
-        if levels:
-            ordered = sorted([level.size_lots for level in levels])
-            count = len(ordered)
-            middle = count // 2
-            median = ordered[middle] if count % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-            threshold = max(settings.size_multiple * median, settings.min_size_lots)
-            for level in levels:  # best first, so the first wall is the nearest
-                size = level.size_lots
-                if size >= threshold:
-                    price = level.price_ticks
-                    if not nearest:
-                        nearest = price
-                    sizes[price] = size
-                    first_seen[price] = previous_first_seen.get(price, ts_ns)
-            side_state.median_lots = median
-        else:
+        prices, sizes = book.top_of_book(side_state.side, depth)
+        side_state.touch_ticks = prices[0] if prices else 0
+        # Thin book: any change may matter; read again next time.
+        side_state.boundary_ticks = prices[-1] if len(prices) == depth else 0
+        if not prices:
             side_state.median_lots = 0.0
-        side_state.first_seen_ns = first_seen
-        side_state.sizes = sizes
-        side_state.nearest_price_ticks = nearest
+            side_state.first_seen_ns = {}
+            side_state.sizes = {}
+            side_state.nearest_price_ticks = 0
+            return
+        ordered = sorted(sizes)
+        count = len(ordered)
+        middle = count // 2
+        median = ordered[middle] if count % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+        side_state.median_lots = median
+        threshold = max(settings.size_multiple * median, settings.min_size_lots)
+        if ordered[-1] < threshold:  # the usual answer: no wall at all
+            if side_state.sizes:
+                side_state.first_seen_ns = {}
+                side_state.sizes = {}
+            side_state.nearest_price_ticks = 0
+            return
+        # Best first, so the first wall (dicts keep insertion order) is the nearest.
+        walls = {
+            price: size for price, size in zip(prices, sizes, strict=True) if size >= threshold
+        }
+        previous_first_seen = side_state.first_seen_ns
+        side_state.first_seen_ns = {price: previous_first_seen.get(price, ts_ns) for price in walls}
+        side_state.sizes = walls
+        side_state.nearest_price_ticks = next(iter(walls))
 
 
 analyzer = WallAnalyzer()

@@ -81,7 +81,7 @@ def describe_settings_error(error: ValidationError, model: type[BaseModel]) -> s
 class _Window:
     """A running sum of (ts_ns, value) pairs younger than ``length_ns``."""
 
-    __slots__ = ("entries", "length_ns", "name", "normalised_name", "total")
+    __slots__ = ("entries", "length_ns", "name", "normalised_name", "published", "total")
 
     def __init__(self, length_s: float) -> None:
         self.length_ns = int(length_s * 1_000_000_000)
@@ -89,6 +89,7 @@ class _Window:
         self.normalised_name = f"{self.name}_per_depth"
         self.entries: deque[tuple[int, int]] = deque()
         self.total = 0
+        self.published = False  # both signals written at least once
 
 
 class _InstrumentState:
@@ -170,23 +171,32 @@ class OrderFlowAnalyzer:
         state.ask_ticks = ask
         state.ask_size_lots = ask_size
         ts_ns = message.ts_local_ns
-        mean_depth = (bid_size + ask_size) / 2
         signals = ctx.signals
+        if not flow and bid_size == previous_bid_size and ask_size == previous_ask_size:
+            # The common message (nothing new at the touch): only an entry
+            # leaving a window can change a signal.
+            for window in state.windows:
+                entries = window.entries
+                if (entries and entries[0][0] <= ts_ns - window.length_ns) or not window.published:
+                    self._publish(window, ts_ns, (bid_size + ask_size) / 2, signals)
+            return
+        mean_depth = (bid_size + ask_size) / 2
         for window in state.windows:
-            entries = window.entries
             if flow:
-                entries.append((ts_ns, flow))
+                window.entries.append((ts_ns, flow))
                 window.total += flow
-            horizon_ns = ts_ns - window.length_ns
-            changed = flow != 0 or window.name not in signals
-            while entries and entries[0][0] <= horizon_ns:
-                window.total -= entries.popleft()[1]
-                changed = True
-            if changed or bid_size != previous_bid_size or ask_size != previous_ask_size:
-                signals.set(window.name, float(window.total), ts_ns)
-                signals.set(
-                    window.normalised_name, window.total / mean_depth if mean_depth else 0.0, ts_ns
-                )
+            self._publish(window, ts_ns, mean_depth, signals)
+
+    @staticmethod
+    def _publish(window: _Window, ts_ns: int, mean_depth: float, signals: Any) -> None:
+        """Drop the entries that left the window, then write both signals."""
+        entries = window.entries
+        horizon_ns = ts_ns - window.length_ns
+        while entries and entries[0][0] <= horizon_ns:
+            window.total -= entries.popleft()[1]
+        window.published = True
+        signals.set(window.name, float(window.total), ts_ns)
+        signals.set(window.normalised_name, window.total / mean_depth if mean_depth else 0.0, ts_ns)
 
 
 analyzer = OrderFlowAnalyzer()

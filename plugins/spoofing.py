@@ -1,8 +1,8 @@
 """Spoofing and layering detection from depth changes and the tape.
 
 What is watched. Every changed level of every applied message is compared
-with the level's previous size (kept in a shadow of the book: the book itself
-only holds the new size). A **placement** is a size increase of at least
+with the level's previous size (the book records it: ``track_changes``). A
+**placement** is a size increase of at least
 ``track_multiple * reference`` lots (``reference`` = the median size of the best
 ``reference_levels`` levels of both sides, refreshed every
 ``reference_refresh_ms``), at ``min_distance_ticks`` or more from the same
@@ -50,9 +50,11 @@ Settings (``[plugins.spoofing]``): see ``SpoofingSettings``.
 from __future__ import annotations
 
 import heapq
+from bisect import insort
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -170,17 +172,23 @@ _RESTING = 0
 _REMOVED = 1  # waiting for late trades
 _DONE = 2
 
+# Order of a group's cancelled members: by removal time, then placement order.
+_removal_order = attrgetter("removed_ns", "index")
+
 _CANCELLED = "cancelled"
 _FILLED = "filled"
 _EXPIRED = "expired"
 
 
 class _Group:
-    __slots__ = ("closed", "first_ns", "judged", "members")
+    __slots__ = ("cancelled", "closed", "first_ns", "judged", "members")
 
     def __init__(self, first_ns: int) -> None:
         self.first_ns = first_ns
         self.members: list[_Placement] = []
+        # The members resolved as cancelled, kept ordered by (removed_ns,
+        # placement order) as they resolve, so a ladder check sorts nothing.
+        self.cancelled: list[_Placement] = []
         self.closed = False
         self.judged = False  # a ladder emits at most one event
 
@@ -190,6 +198,7 @@ class _Placement:
         "added_lots",
         "base_lots",
         "group",
+        "index",
         "is_large",
         "judged",
         "outcome",
@@ -229,6 +238,7 @@ class _Placement:
         self.is_large = is_large
         self.removal_level_lots = base_lots + added_lots * (1.0 - removal_fraction)
         self.group = group
+        self.index = len(group.members)  # placement order within the group
         self.status = _RESTING
         self.traded_lots = 0
         self.removed_lots = 0
@@ -252,11 +262,10 @@ class _Placement:
 
 
 class _SideState:
-    __slots__ = ("group", "score", "score_name", "score_stamp_ns", "side", "sizes", "tracked")
+    __slots__ = ("group", "score", "score_name", "score_stamp_ns", "side", "tracked")
 
     def __init__(self, side: Side) -> None:
         self.side = side
-        self.sizes: dict[int, int] = {}  # shadow of the book's side
         self.tracked: dict[int, _Placement] = {}  # price -> newest placement there
         self.group: _Group | None = None  # the group still open to new placements
         self.score = 0.0
@@ -350,8 +359,10 @@ class SpoofingAnalyzer:
         key = (ctx.venue, ctx.symbol)
         state = self.states.get(key)
         ts_ns = message.ts_local_ns
-        if state is None or message.is_snapshot:
-            state = self._seed(key, state, book)
+        if state is None or message.is_snapshot or not book.track_changes:
+            # Without the book's old sizes this message cannot be read: start afresh.
+            book.track_changes = True
+            state = self._seed(key, state)
         else:
             if state.due and state.due[0][0] <= ts_ns:
                 self._run_due(state, ts_ns)
@@ -360,9 +371,9 @@ class SpoofingAnalyzer:
             best_bid = book.best_bid_ticks
             best_ask = book.best_ask_ticks
             if message.bids:
-                self._scan(state, state.bid, message.bids, best_bid, ts_ns)
+                self._scan(state, state.bid, message.bids, book.old_bid_sizes_lots, best_bid, ts_ns)
             if message.asks:
-                self._scan(state, state.ask, message.asks, best_ask, ts_ns)
+                self._scan(state, state.ask, message.asks, book.old_ask_sizes_lots, best_ask, ts_ns)
             resting = state.resting
             horizon_ns = ts_ns - self.lifetime_ns
             while resting and (resting[0].status != _RESTING or resting[0].placed_ns <= horizon_ns):
@@ -373,9 +384,7 @@ class SpoofingAnalyzer:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _seed(
-        self, key: tuple[str, str], previous: _InstrumentState | None, book: OrderBook
-    ) -> _InstrumentState:
+    def _seed(self, key: tuple[str, str], previous: _InstrumentState | None) -> _InstrumentState:
         """A snapshot: forget placements (their history is broken), keep events and scores."""
         state = _InstrumentState(self.settings.max_events)
         if previous is not None:
@@ -384,20 +393,13 @@ class SpoofingAnalyzer:
             for old, new in ((previous.bid, state.bid), (previous.ask, state.ask)):
                 new.score = old.score
                 new.score_stamp_ns = old.score_stamp_ns
-        for side_state in (state.bid, state.ask):
-            side_state.sizes = {
-                level.price_ticks: level.size_lots
-                for level in book.levels(side_state.side, 1 << 30)
-            }
         self.states[key] = state
         return state
 
     def _refresh_reference(self, state: _InstrumentState, book: OrderBook, ts_ns: int) -> None:
         depth = self.settings.reference_levels
-        sizes = sorted(
-            [level.size_lots for level in book.levels(Side.BUY, depth)]
-            + [level.size_lots for level in book.levels(Side.SELL, depth)]
-        )
+        sizes = book.top_of_book(Side.BUY, depth)[1] + book.top_of_book(Side.SELL, depth)[1]
+        sizes.sort()
         if sizes:
             count = len(sizes)
             middle = count // 2
@@ -411,39 +413,47 @@ class SpoofingAnalyzer:
         state: _InstrumentState,
         side_state: _SideState,
         changes: list[tuple[int, int]],
+        old_sizes: list[int],
         touch_ticks: int,
         ts_ns: int,
     ) -> None:
-        """The hot loop: one dict read and write per changed level, more only
-        for the rare large increase or a change at a tracked price."""
-        settings = self.settings
+        """The hot loop over (price, new, old): comparisons only, more work
+        for the rare large increase or a fall at a tracked price."""
         reference = state.reference_lots
+        tracked = side_state.tracked
+        settings = self.settings
         if not touch_ticks or not reference:
-            track_lots = 1 << 62  # nothing to measure against: only keep the shadow
+            if not tracked:
+                return  # nothing to measure against and nothing watched
+            track_lots = 1 << 62
         else:
             track_lots = max(settings.min_size_lots, self.track_multiple * reference)
-        sizes = side_state.sizes
-        get = sizes.get
-        tracked = side_state.tracked
-        for price, size in changes:
-            old = get(price, 0)
-            if size == old:
-                continue
-            if size:
-                sizes[price] = size
-            else:
-                sizes.pop(price, None)
+        # _place's distance test, done here so most large increases cost no call.
+        direction = 1 if side_state.side is Side.BUY else -1
+        min_distance = settings.min_distance_ticks
+        max_distance = touch_ticks * settings.max_distance_bps / 10_000.0
+        entries = zip(changes, old_sizes, strict=True)
+        if not tracked:
+            # Nothing can be removed yet; an increase of track_lots needs a new
+            # size of at least that much.
+            for (price, size), old in entries:
+                if (
+                    size >= track_lots
+                    and size - old >= track_lots
+                    and min_distance <= (touch_ticks - price) * direction <= max_distance
+                ):
+                    self._place(state, side_state, price, old, size, touch_ticks, ts_ns)
+                    break  # now a price is watched: the rest takes the full loop
+        for (price, size), old in entries:  # the same iterator: carries on
             if size < old:
-                if tracked:
-                    placement = tracked.get(price)
-                    if (
-                        placement is not None
-                        and placement.status == _RESTING
-                        and size <= placement.removal_level_lots
-                    ):
+                if price in tracked:
+                    placement = tracked[price]
+                    if placement.status == _RESTING and size <= placement.removal_level_lots:
                         self._remove(state, placement, size, touch_ticks, ts_ns)
-                continue
-            if size - old >= track_lots:
+            elif (
+                size - old >= track_lots
+                and min_distance <= (touch_ticks - price) * direction <= max_distance
+            ):
                 self._place(state, side_state, price, old, size, touch_ticks, ts_ns)
 
     def _place(
@@ -533,11 +543,11 @@ class SpoofingAnalyzer:
             placement: _Placement = item
             placement.status = _DONE
             cancelled = placement.removed_lots - placement.traded_lots
-            placement.outcome = (
-                _CANCELLED
-                if cancelled >= self.settings.removal_fraction * placement.added_lots
-                else _FILLED
-            )
+            if cancelled >= self.settings.removal_fraction * placement.added_lots:
+                placement.outcome = _CANCELLED
+                insort(placement.group.cancelled, placement, key=_removal_order)
+            else:
+                placement.outcome = _FILLED
             self._untrack(state, placement)
             self._judge(state, placement.group, due_ns, placement)
 
@@ -588,10 +598,7 @@ class SpoofingAnalyzer:
         if newest_only is not None and newest_only.outcome != _CANCELLED:
             return  # nothing new vanished
         minimum = self.settings.ladder_min_levels
-        cancelled = sorted(
-            (p for p in group.members if p.status == _DONE and p.outcome == _CANCELLED),
-            key=lambda p: p.removed_ns,
-        )
+        cancelled = group.cancelled
         if len(cancelled) < minimum:
             return
         # The largest set of cancels within one ladder window of each other

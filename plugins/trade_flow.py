@@ -132,6 +132,10 @@ class TradeFlowAnalyzer:
         longest_s = max(settings.windows_s)
         self.large_window_ns = int(longest_s * 1_000_000_000)
         self.large_flow_name = f"large_trade_flow_lots_{longest_s:g}s"
+        # Settings read on every trade, as plain attributes.
+        self.speed_window_s = settings.speed_window_s
+        self.large_multiple = settings.large_multiple
+        self.median_trades = settings.median_trades
         self.states: dict[tuple[str, str], _InstrumentState] = {}
 
     @hookimpl
@@ -148,11 +152,13 @@ class TradeFlowAnalyzer:
         ts_ns = trade.ts_local_ns
         size = trade.size_lots
         is_buy = trade.aggressor > 0
-        signals = ctx.signals
+        signed_size = size if is_buy else -size
+        entry = (ts_ns, signed_size)  # one tuple shared by every window
+        set_signal = ctx.signals.set
 
         for window in state.windows:
             entries = window.entries
-            entries.append((ts_ns, size if is_buy else -size))
+            entries.append(entry)
             if is_buy:
                 window.buy_lots += size
             else:
@@ -166,15 +172,15 @@ class TradeFlowAnalyzer:
                     window.sell_lots += signed
             volume = window.buy_lots + window.sell_lots
             imbalance = (window.buy_lots - window.sell_lots) / volume if volume else 0.0
-            signals.set(window.imbalance_name, imbalance, ts_ns)
-            signals.set(window.volume_name, float(volume), ts_ns)
+            set_signal(window.imbalance_name, imbalance, ts_ns)
+            set_signal(window.volume_name, float(volume), ts_ns)
 
         times = state.trade_times
         times.append(ts_ns)
         horizon_ns = ts_ns - self.speed_window_ns
         while times[0] <= horizon_ns:
             times.popleft()
-        signals.set("trades_per_s", len(times) / self.settings.speed_window_s, ts_ns)
+        set_signal("trades_per_s", len(times) / self.speed_window_s, ts_ns)
 
         # Compare with the median of the trades *before* this one, so a
         # burst of large prints does not hide itself.
@@ -190,25 +196,24 @@ class TradeFlowAnalyzer:
             ratio = size / median
         else:
             ratio = 1.0
-        signals.set("trade_size_to_median", ratio, ts_ns)
-        is_large = count >= 3 and ratio >= self.settings.large_multiple
-        signals.set("large_trade", (1.0 if is_buy else -1.0) if is_large else 0.0, ts_ns)
+        set_signal("trade_size_to_median", ratio, ts_ns)
+        is_large = count >= 3 and ratio >= self.large_multiple
+        set_signal("large_trade", (1.0 if is_buy else -1.0) if is_large else 0.0, ts_ns)
         large_entries = state.large_entries
         if is_large:
-            signed_size = size if is_buy else -size
-            large_entries.append((ts_ns, signed_size))
+            large_entries.append(entry)
             state.large_flow_lots += signed_size
-        horizon_ns = ts_ns - self.large_window_ns
-        while large_entries and large_entries[0][0] <= horizon_ns:
-            state.large_flow_lots -= large_entries.popleft()[1]
-        signals.set(self.large_flow_name, float(state.large_flow_lots), ts_ns)
+        if large_entries:
+            horizon_ns = ts_ns - self.large_window_ns
+            while large_entries and large_entries[0][0] <= horizon_ns:
+                state.large_flow_lots -= large_entries.popleft()[1]
+        set_signal(self.large_flow_name, float(state.large_flow_lots), ts_ns)
 
         recent = state.recent_sizes
         recent.append(size)
         insort(sorted_sizes, size)
-        if len(recent) > self.settings.median_trades:
-            oldest = recent.popleft()
-            del sorted_sizes[bisect_left(sorted_sizes, oldest)]
+        if len(recent) > self.median_trades:
+            del sorted_sizes[bisect_left(sorted_sizes, recent.popleft())]
 
 
 analyzer = TradeFlowAnalyzer()

@@ -130,6 +130,95 @@ def test_book_matches_brute_force_reference(
             assert book.best_bid_ticks < book.best_ask_ticks
 
 
+@settings(max_examples=150, deadline=None)
+@given(steps=steps)
+def test_tracked_old_sizes_are_what_the_reference_held_before(
+    steps: list[tuple[bool, list[tuple[int, int]], list[tuple[int, int]], int]],
+) -> None:
+    """With ``track_changes`` each applied delta's entries carry the size the
+    level had just before that entry (a price listed twice sees its first entry)."""
+    book = OrderBook("test", "X")
+    book.track_changes = True
+    untracked = OrderBook("test", "X")
+    reference = ReferenceBook()
+    for update_id, (is_snapshot, bids, asks, probe) in enumerate(steps, start=1):
+        if is_snapshot or not book.is_valid:
+            bids = [(price - 200, size) for price, size in bids if price < 1000]
+            asks = [(price + 200, size) for price, size in asks if price >= 1000]
+            message = snapshot(bids, asks, update_id)
+        else:
+            message = delta(bids, asks, update_id)
+        expected: dict[str, list[int]] = {"bids": [], "asks": []}
+        for name, side, levels in (
+            ("bids", dict(reference.bids), message.bids),
+            ("asks", dict(reference.asks), message.asks),
+        ):
+            for price, size in levels:
+                expected[name].append(side.get(price, 0))
+                if size:
+                    side[price] = size
+                else:
+                    side.pop(price, None)
+        reference.apply(message)
+        result = book.apply(message)
+        assert untracked.apply(message) is result
+        if message.is_snapshot:
+            assert book.old_bid_sizes_lots == book.old_ask_sizes_lots == []
+        else:
+            assert book.old_bid_sizes_lots == expected["bids"]
+            assert book.old_ask_sizes_lots == expected["asks"]
+        if result:
+            # Tracking changes nothing else: same levels as an untracked book.
+            depth = 1 + probe
+            for side_ in (Side.BUY, Side.SELL):
+                assert book.levels(side_, depth) == untracked.levels(side_, depth)
+                assert book.level_count(side_) == untracked.level_count(side_)
+            assert book.best_bid_size_lots == untracked.best_bid_size_lots
+            assert book.best_ask_size_lots == untracked.best_ask_size_lots
+
+
+def test_tracking_is_off_by_default_and_records_nothing() -> None:
+    book = OrderBook("test", "X")
+    assert book.track_changes is False
+    book.apply(snapshot([(990, 3)], [(1010, 4)], update_id=1))
+    book.apply(delta([(990, 5), (980, 1)], [(1010, 0)], 2))
+    assert book.old_bid_sizes_lots == book.old_ask_sizes_lots == []
+
+
+def test_tracked_delta_with_a_repeated_price_and_a_missing_delete() -> None:
+    book = OrderBook("test", "X")
+    book.track_changes = True
+    book.apply(snapshot([(990, 3)], [(1010, 4)], update_id=1))
+    book.apply(delta([(990, 5), (990, 0), (985, 0), (980, 2)], [(1010, 4), (1020, 6)], 2))
+    assert book.old_bid_sizes_lots == [3, 5, 0, 0]
+    assert book.old_ask_sizes_lots == [4, 0]
+    assert book.levels(Side.BUY, 5) == [Level(980, 2)]
+    assert book.best_bid_ticks == 980
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    bids=st.dictionaries(st.integers(800, 999), st.integers(1, 50), max_size=30),
+    asks=st.dictionaries(st.integers(1001, 1200), st.integers(1, 50), max_size=30),
+    depth=st.integers(0, 40),
+    start=st.integers(750, 1250),
+    width=st.integers(0, 300),
+)
+def test_top_of_book_and_depth_between_match_the_levels(
+    bids: dict[int, int], asks: dict[int, int], depth: int, start: int, width: int
+) -> None:
+    book = OrderBook("test", "X")
+    book.apply(snapshot(list(bids.items()), list(asks.items())))
+    for side, levels in ((Side.BUY, bids), (Side.SELL, asks)):
+        prices, sizes = book.top_of_book(side, depth)
+        rows = book.levels(side, depth)
+        assert prices == [row.price_ticks for row in rows]
+        assert sizes == [row.size_lots for row in rows]
+        stop = start + width
+        expected = sum(size for price, size in levels.items() if start <= price < stop)
+        assert book.depth_between(side, start, stop) == expected
+
+
 def test_reads_on_an_empty_book() -> None:
     book = OrderBook("test", "X")
     assert not book.is_valid

@@ -186,3 +186,25 @@ def test_kill_file_stops_a_running_host_and_blocks_the_next_start(
     kill_file.unlink()
     assert main(["kill", "--config", str(config_path)]) == 0
     assert kill_file.exists()
+
+
+def test_disconnects_of_one_venue_pause_only_what_depends_on_it() -> None:
+    import copy
+
+    config = quoting_config(max_disconnects=2)
+    second = copy.deepcopy(config["venues"][0])
+    second["name"] = "b"
+    config["venues"].append(second)
+    first_strategy = config["strategies"][0]
+    config["strategies"] = [
+        {**first_strategy, "id": "on_sim"},
+        {**first_strategy, "id": "on_b", "venue": "b"},
+    ]
+    runtime = build_host(config)
+    engine = runtime.engine
+    engine.start()
+    for _ in range(3):
+        engine.on_venue_status("b", "disconnected")
+    assert engine.slots["on_b"].paused and "disconnects b" in engine.slots["on_b"].paused_reason
+    assert not engine.slots["on_sim"].paused
+    assert [e.rule for e in events_of(runtime, "trip")] == ["disconnects b"]

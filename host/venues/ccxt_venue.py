@@ -119,6 +119,7 @@ class CcxtVenue:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._book_tasks: dict[str, asyncio.Task[Any]] = {}
         self._orders: dict[str, _Tracked] = {}
         self._by_venue_id: dict[str, str] = {}
         self._seen_trade_ids: set[str] = set()
@@ -247,7 +248,8 @@ class CcxtVenue:
                     code=_venue_code(error),
                 ) from None
         for symbol in self.instruments:
-            self._tasks.append(asyncio.create_task(self._book_feed(symbol)))
+            self._book_tasks[symbol] = asyncio.create_task(self._book_feed(symbol))
+            self._tasks.append(self._book_tasks[symbol])
             self._tasks.append(asyncio.create_task(self._trade_feed(symbol)))
         if self.credentials is not None:
             self._tasks.append(asyncio.create_task(self._private_poll()))
@@ -311,7 +313,38 @@ class CcxtVenue:
         return replace(ours, tick_size=tick, lot_size=lot)
 
     def resync(self, symbol: str) -> None:
-        """Every book message is already a full snapshot: the next one resyncs."""
+        """The engine found the book broken (crossed). ccxt builds its book from the
+        stream's deltas without checking their sequence, so after a gap its book
+        stays wrong and every snapshot we take of it repeats the error:
+        unsubscribe and subscribe again, and the venue's fresh snapshot resets it."""
+        loop = self._loop
+        if self._started and loop is not None and symbol in self._book_tasks:
+            asyncio.run_coroutine_threadsafe(self._resubscribe_book(symbol), loop)
+
+    async def _resubscribe_book(self, symbol: str) -> None:
+        exchange = self.exchange
+        unified = self.market_symbols[symbol]
+        task = self._book_tasks[symbol]
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if exchange.has.get("unWatchOrderBook"):
+            try:
+                await asyncio.wait_for(
+                    exchange.un_watch_order_book(unified, {"limit": self.config.orderbook_depth}),
+                    START_TIMEOUT_S,
+                )
+            except Exception as error:
+                self.log.warning(
+                    "unsubscribing the book of {symbol} failed: {error}",
+                    symbol=symbol,
+                    error=type(error).__name__,
+                )
+        getattr(exchange, "orderbooks", {}).pop(unified, None)
+        self.log.info("book of {symbol} resubscribed after a broken book", symbol=symbol)
+        if task in self._tasks:
+            self._tasks.remove(task)
+        self._book_tasks[symbol] = asyncio.create_task(self._book_feed(symbol))
+        self._tasks.append(self._book_tasks[symbol])
 
     # ----------------------------------------------------------------- feeds
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import PLUGIN_DIR, FakeBook, make_harness
+from strategy_harness import PLUGIN_DIR, FakeBook, make_harness
 
 from host import ConfigError, Decision, Quote, Side, Stop, Take
 from host.plugins import import_file

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from conftest import FakeBook, make_harness
+from strategy_harness import FakeBook, make_harness
 
 from host import Decision, Fill, OrderUpdate, Quote, Side, Stop, Take
 from host.estimators import IntensityFit

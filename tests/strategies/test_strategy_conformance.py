@@ -17,7 +17,7 @@ import sys
 from types import ModuleType
 
 import pytest
-from conftest import (
+from strategy_harness import (
     CROSS_VENUE_STRATEGIES,
     LIBRARY_STRATEGIES,
     REQUIRED_PARAMS,
