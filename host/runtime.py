@@ -188,6 +188,7 @@ def build_runtime(
             raise ConfigError(
                 describe_validation_error(error, source or "<config>", (key, "params"))
             ) from None
+        _check_quote_currencies(config, index, engine)
         slot = engine.add_strategy(
             strategy_config.instance_id,
             strategy_class,
@@ -204,6 +205,21 @@ def build_runtime(
         for venue in engine.venues.values():
             reconcile(engine, venue)
     return runtime
+
+
+def _check_quote_currencies(config: Config, index: int, engine: Engine) -> None:
+    """Legs of one strategy must be priced in the same currency: comparing
+    BTCUSDT with BTCUSDC (or USD) needs a conversion this host does not make."""
+    strategy = config.strategies[index]
+    own = engine.instruments[(strategy.venue, strategy.symbol.upper())].instrument
+    for watch_index, (venue, symbol) in enumerate(strategy.watched):
+        other = engine.instruments[(venue, symbol)].instrument
+        if other.quote != own.quote:
+            raise ConfigError(
+                f"{config.source}: strategies[{index}].watch[{watch_index}] = "
+                f"'{venue}:{symbol}': quoted in {other.quote}, while {strategy.venue}:"
+                f"{strategy.symbol} is quoted in {own.quote}; no conversion is configured"
+            )
 
 
 def _check_live_config(config: Config) -> None:

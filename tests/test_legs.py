@@ -94,3 +94,16 @@ def test_watching_an_unknown_instrument_is_a_config_error() -> None:
     config["strategies"][0]["watch"] = ["b:ETHUSDT"]
     with pytest.raises(ConfigError, match=r"strategies\[0\]\.watch\[0\] = 'b:ETHUSDT'"):
         build_host(config, plugins=[Offers()])
+
+
+def test_legs_quoted_in_different_currencies_are_a_config_error() -> None:
+    from dataclasses import replace
+
+    from host.instruments import lookup, register
+
+    register(replace(lookup("binance-usdm", "BTCUSDT"), symbol="BTCUSDC", quote="USDC"))
+    config = two_venue_config()
+    config["venues"][1]["symbols"] = ["BTCUSDC"]
+    config["strategies"][0]["watch"] = ["b:BTCUSDC"]
+    with pytest.raises(ConfigError, match=r"'b:BTCUSDC': quoted in USDC, while a:BTCUSDT"):
+        build_host(config, plugins=[Offers()])
