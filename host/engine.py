@@ -11,7 +11,7 @@ it events on its own loop, the replay driver calls it directly.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,25 @@ from host.portfolio import Position
 from host.risk import RiskEvent, Verdict, combine
 from host.strategy import Context, Leg, SignalBoard, Strategy
 
+try:  # pluggy's default caller; anything else (tracing, monitoring) is always used
+    from pluggy._execution import _multicall as _PLUGGY_MULTICALL
+except ImportError:  # another pluggy layout: every hook goes through pluggy
+    _PLUGGY_MULTICALL = None
+
+_JUDGE_ARGUMENTS = ("decision", "ctx", "strategy")
+
+
+def _argument_positions(argnames: Sequence[str]) -> tuple[int, ...] | None:
+    """Where a risk rule's arguments are in ``_JUDGE_ARGUMENTS``; None: all, in order."""
+    if tuple(argnames) == _JUDGE_ARGUMENTS:
+        return None
+    return tuple(_JUDGE_ARGUMENTS.index(name) for name in argnames)
+
+
+# The base class's market handlers return None; the engine skips calling them.
+_BASE_ON_BOOK = Strategy.on_book
+_BASE_ON_TRADE = Strategy.on_trade
+
 if TYPE_CHECKING:
     from host.config import Config
     from host.plugins import PluginHost
@@ -71,6 +90,8 @@ class StrategySlot:
     swapping: bool = False
     buffered: list[Fill | OrderUpdate] = field(default_factory=list)
     content_hash: str = ""  # of the strategy's source file, recorded with its fills
+    # A Decision partly held back because some of its orders were in flight.
+    unfinished: Decision | None = None
     errors: int = 0
     decisions: int = 0
 
@@ -394,8 +415,10 @@ class Engine:
         if not book.is_valid:
             return
         for slot in state.strategies:
-            if not slot.paused:
-                self._handle(slot, slot.strategy.on_book, state.book)
+            handler = slot.strategy.on_book
+            # Strategy.on_book itself returns None: calling it would do nothing.
+            if getattr(handler, "__func__", None) is not _BASE_ON_BOOK and not slot.paused:
+                self._handle(slot, handler, state.book)
 
     def _refresh_hook_flags(self) -> None:
         """Which hot-path hooks have implementations (checked when plugins change)."""
@@ -431,8 +454,9 @@ class Engine:
         if self._observe_trades:
             self.hook.mmhost_trade(trade=trade, ctx=state.ctx)
         for slot in state.strategies:
-            if not slot.paused:
-                self._handle(slot, slot.strategy.on_trade, trade)
+            handler = slot.strategy.on_trade
+            if getattr(handler, "__func__", None) is not _BASE_ON_TRADE and not slot.paused:
+                self._handle(slot, handler, trade)
 
     def on_market(self, event: BookMessage | Trade) -> None:
         if isinstance(event, Trade):
@@ -459,10 +483,15 @@ class Engine:
                 reject_reason=update.reject_reason,
                 strategy_id=order.strategy_id,
             )
-        self.hook.mmhost_order_updated(update=update)
+        if self.plugins.pm.generation != self._hot_generation:
+            self._refresh_hot_calls()
+        if self._observe_order_updates:
+            self.hook.mmhost_order_updated(update=update)
         slot = self.slots.get(order.strategy_id)
         if slot is not None:
             self._deliver(slot, update)
+            if slot.unfinished is not None and not order.in_flight:
+                self._finish_decision(slot)
 
     def on_fill(self, fill: Fill) -> None:
         order = self.oms.apply_fill(fill)
@@ -629,6 +658,7 @@ class Engine:
         """Adjust, risk-check, diff and send one Decision of one strategy."""
         slot.decisions += 1
         ctx = slot.ctx
+        raw_decision = decision
         invalid = invalid_orders(
             decision, ctx.venue, ctx.symbol, self.instruments, slot.strategy_id, self.leg_positions
         )
@@ -646,10 +676,25 @@ class Engine:
         if verdicts:
             decision = combine(decision, verdicts)
         actions = self.oms.diff(
-            slot.strategy_id, ctx.venue, ctx.symbol, decision, amend_venues=self.amend_venues
+            slot.strategy_id, ctx.venue, ctx.symbol, decision, amend_venues=self._amend_venues_now()
+        )
+        # A tag whose order was in flight was left as it is; once the venue
+        # answers, this Decision is applied again (the strategy is not asked).
+        # Its takes went out now: one-shot orders are never sent twice.
+        slot.unfinished = (
+            Decision(quotes=raw_decision.quotes, stops=raw_decision.stops)
+            if self.oms.skipped_in_flight
+            else None
         )
         if actions:
             self.send_by_venue(actions)
+
+    def _finish_decision(self, slot: StrategySlot) -> None:
+        """Re-apply a Decision that had to wait for an order in flight."""
+        decision = slot.unfinished
+        if decision is not None and not slot.paused and not slot.swapping:
+            slot.unfinished = None
+            self.apply_decision(slot, decision)
 
     def _refuse_invalid(
         self, slot: StrategySlot, decision: Decision, invalid: dict[str, str]
@@ -703,9 +748,25 @@ class Engine:
 
     def _judge(self, decision: Decision, slot: StrategySlot) -> list[Verdict]:
         try:
-            results = self.hook.mmhost_check_decision(
-                decision=decision, ctx=slot.ctx, strategy=slot.strategy
-            )
+            pm = self.plugins.pm
+            if pm.generation != self._hot_generation:
+                self._refresh_hot_calls()
+            rules = self._risk_rules
+            # Tracing or monitoring switched on since: pluggy must see the call.
+            if rules is None or getattr(pm, "_inner_hookexec", None) is not _PLUGGY_MULTICALL:
+                results = self.hook.mmhost_check_decision(
+                    decision=decision, ctx=slot.ctx, strategy=slot.strategy
+                )
+            else:
+                arguments = (decision, slot.ctx, slot.strategy)
+                results = []
+                for rule, positions in rules:
+                    if positions is None:  # (decision, ctx, strategy), the usual
+                        verdict = rule(*arguments)
+                    else:
+                        verdict = rule(*[arguments[i] for i in positions])
+                    if verdict is not None:
+                        results.append(verdict)
         except Exception as error:
             # A rule that raises counts as a veto of everything: never trade unchecked.
             self.log.exception("a risk rule raised; the decision is vetoed")
@@ -723,6 +784,50 @@ class Engine:
             self.risk_events.append(event)
             self.hook.mmhost_risk_event(event=event)
         return verdicts
+
+    # What the hot path calls, refreshed when plugins change (generation).
+    _hot_generation = -1
+    # (implementation, positions of its arguments in (decision, ctx, strategy)
+    # or None for all three in that order)
+    _risk_rules: list[tuple[Callable[..., Any], tuple[int, ...] | None]] | None = None
+    _observe_order_updates = True
+    _amend_venues_key: tuple[Any, ...] = ()
+    _amend_venues_cached: frozenset[str] = frozenset()
+
+    def _refresh_hot_calls(self) -> None:
+        """mmhost_check_decision's implementations as plain calls, in pluggy's
+        order (last registered first): the same calls without pluggy's cost per
+        Decision. Only when pluggy would do nothing more: no wrappers, no
+        tracing or monitoring, no argument beyond the hook's three."""
+        pm = self.plugins.pm
+        hook = self.hook.mmhost_check_decision
+        impls = hook.get_hookimpls()
+        plain = (
+            _PLUGGY_MULTICALL is not None
+            and getattr(pm, "_inner_hookexec", None) is _PLUGGY_MULTICALL
+            and all(
+                not impl.hookwrapper
+                and not impl.wrapper
+                and not impl.kwargnames
+                and set(impl.argnames) <= set(_JUDGE_ARGUMENTS)
+                for impl in impls
+            )
+        )
+        self._risk_rules = (
+            [(impl.function, _argument_positions(impl.argnames)) for impl in reversed(impls)]
+            if plain
+            else None
+        )
+        self._observe_order_updates = bool(self.hook.mmhost_order_updated.get_hookimpls())
+        self._hot_generation = pm.generation
+
+    def _amend_venues_now(self) -> frozenset[str]:
+        """``amend_venues``, recomputed only when the config or the venues change."""
+        key = (self.config, *self.venues.values())
+        if key != self._amend_venues_key:
+            self._amend_venues_cached = self.amend_venues
+            self._amend_venues_key = key
+        return self._amend_venues_cached
 
     # -- reporting -------------------------------------------------------------------
 

@@ -114,6 +114,8 @@ class OrderManager:
         self.price_tolerance_ticks = price_tolerance_ticks
         self.size_tolerance_lots = size_tolerance_lots
         self.amends_sent = 0
+        # Set by diff: a tag was left alone because its order awaits the venue.
+        self.skipped_in_flight = False
         # A per-run token keeps ids unique across restarts without a database.
         self.run_token = run_token or _base36(time.time_ns() // 1_000_000)
         self._sequence = itertools.count(1)
@@ -177,6 +179,7 @@ class OrderManager:
         """
         by_tag = self._by_tag.setdefault(strategy_id, {})
         wanted: set[str] = set()
+        self.skipped_in_flight = False
         price_tolerance = self.price_tolerance_ticks
         size_tolerance = self.size_tolerance_lots
         # Three lists rather than a sort: cancels go first (they only reduce risk
@@ -196,6 +199,7 @@ class OrderManager:
                 if status in terminal:
                     current = None
                 elif status in in_flight:
+                    self.skipped_in_flight = True
                     continue
                 elif current.trigger_price_ticks is not None:
                     # The tag held a stop before: a different kind of order now.
@@ -241,6 +245,7 @@ class OrderManager:
             current = by_tag.get(stop.tag)
             if current is not None and not current.is_terminal:
                 if current.in_flight:
+                    self.skipped_in_flight = True
                     continue
                 if (
                     current.trigger_price_ticks == stop.trigger_price_ticks

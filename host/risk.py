@@ -12,8 +12,10 @@ the name ``builtin-risk``; a desk may block it and register its own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -97,12 +99,56 @@ def combine(decision: Decision, verdicts: list[Verdict]) -> Decision:
     return Decision(tuple(quotes), tuple(takes), stops)
 
 
+@dataclass(frozen=True, slots=True)
+class _TickLimits:
+    """[risk] limits of one instrument in ticks x lots, for the quick pass.
+
+    ``notional(p, s) <= limit`` is ``p * s <= floor(limit / (tick * lot))``
+    exactly, as long as the Decimal product is exact: ``p * s`` below
+    ``exact_below`` (28 significant digits with the unit's).
+    """
+
+    instrument: Instrument
+    limits: RiskSection
+    max_order_units: int
+    max_position_units: int
+    exact_below: int
+    # price_band_bps less a margin far above float error: a quote under it is
+    # inside the band whatever the rounding; one above is judged exactly.
+    band_bps_inside: float
+
+    @classmethod
+    def of(cls, instrument: Instrument, limits: RiskSection) -> _TickLimits:
+        unit = instrument.tick_size * instrument.lot_size
+        unit_digits = len(unit.as_tuple().digits)
+        return cls(
+            instrument,
+            limits,
+            _whole_units(limits.max_order_quote, unit),
+            _whole_units(limits.max_position_quote, unit),
+            10 ** max(0, 26 - unit_digits),
+            float(limits.price_band_bps) * (1.0 - 1e-9),
+        )
+
+
+_BUY = Side.BUY
+_SELL = Side.SELL
+
+
+def _whole_units(limit_quote: Decimal, unit_quote: Decimal) -> int:
+    """floor(limit / unit), exact; -1 (nothing clearly allowed) if not finite."""
+    if not (limit_quote.is_finite() and unit_quote.is_finite()) or unit_quote <= 0:
+        return -1
+    return int(Fraction(limit_quote) // Fraction(unit_quote))
+
+
 class BuiltinRiskRules:
     """Order size, price band, position, self-trade and open-order limits from [risk]."""
 
     def __init__(self, limits: RiskSection) -> None:
         self.limits = limits
         self.engine: Engine | None = None
+        self._tick_limits: dict[tuple[str, str], _TickLimits] = {}
 
     @hookimpl
     def mmhost_startup(self, engine: Engine) -> None:
@@ -126,10 +172,23 @@ class BuiltinRiskRules:
                 or notional > limits.max_order_quote
             ):
                 refused.setdefault("max_order", []).append(stop.tag)
+        quick = limits.max_position_asset_quote is None
+        own_market: tuple[Instrument, float | None, int] | None = None
+        own_key = (ctx.venue, ctx.symbol)
         for order in (*decision.quotes, *decision.takes):
-            instrument, mid, position_lots = self._market(order, ctx)
-            asset_quote = self._asset_position_quote(instrument.base)
-            rule = self._refusal(order, mid, instrument, position_lots, asset_quote)
+            if order.venue or order.symbol:
+                instrument, mid, position_lots = self._market(order, ctx)
+                key = (order.venue or ctx.venue, order.symbol or ctx.symbol)
+            else:  # the strategy's own instrument: looked up once per Decision
+                if own_market is None:
+                    own_market = self._market(order, ctx)
+                instrument, mid, position_lots = own_market
+                key = own_key
+            if quick and self._clearly_allowed(order, mid, instrument, position_lots, key):
+                rule = None
+            else:
+                asset_quote = self._asset_position_quote(instrument.base)
+                rule = self._refusal(order, mid, instrument, position_lots, asset_quote)
             if rule is None and order.tag in crossing_ours:
                 rule = "self_trade"
             if rule is not None:
@@ -145,6 +204,41 @@ class BuiltinRiskRules:
         if len(decision.quotes) > limits.max_open_orders:
             return Verdict("max_open_orders", REASONS["max_open_orders"])
         return None
+
+    def _clearly_allowed(
+        self,
+        order: Quote | Take,
+        mid: float | None,
+        instrument: Instrument,
+        position_lots: int,
+        key: tuple[str, str],
+    ) -> bool:
+        """True only when ``_refusal`` would pass ``order``: integer ticks x lots
+        against precomputed limits instead of Decimal arithmetic (the common
+        case: a quote inside band and size). False means "judge it exactly"."""
+        price_ticks = order.price_ticks
+        size_lots = order.size_lots
+        if price_ticks is None or price_ticks <= 0 or size_lots <= 0:
+            return False
+        tick_limits = self._tick_limits.get(key)
+        if (
+            tick_limits is None
+            or tick_limits.instrument is not instrument
+            or tick_limits.limits is not self.limits
+        ):
+            tick_limits = self._tick_limits[key] = _TickLimits.of(instrument, self.limits)
+        units = price_ticks * size_lots
+        if units > tick_limits.max_order_units or units >= tick_limits.exact_below:
+            return False
+        if mid is not None and abs(price_ticks - mid) / mid * 10_000 > tick_limits.band_bps_inside:
+            return False
+        if order.reduce_only:
+            return True
+        after_lots = abs(position_lots + int(order.side) * size_lots)
+        if after_lots <= abs(position_lots):
+            return True
+        units = price_ticks * after_lots
+        return units <= tick_limits.max_position_units and units < tick_limits.exact_below
 
     def _refusal(
         self,
@@ -215,24 +309,35 @@ class BuiltinRiskRules:
         (a bid at or above its own ask). The strategy's own live orders are
         about to be replaced by this Decision, so they do not count.
         """
+        quotes = decision.quotes
+        if not quotes:
+            return set()
+        for quote in quotes:
+            if quote.venue or quote.symbol:
+                break
+        else:  # the common case: every quote on the strategy's own instrument
+            return self._crossing_on(ctx.venue, ctx.symbol, quotes, ctx.strategy_id)
         crossing: set[str] = set()
         by_instrument: dict[tuple[str, str], list[Quote]] = {}
-        for quote in decision.quotes:
+        for quote in quotes:
             key = (quote.venue or ctx.venue, quote.symbol or ctx.symbol)
             by_instrument.setdefault(key, []).append(quote)
-        for (venue, symbol), quotes in by_instrument.items():
-            crossing |= self._crossing_on(venue, symbol, quotes, ctx.strategy_id)
+        for (venue, symbol), same_instrument in by_instrument.items():
+            crossing |= self._crossing_on(venue, symbol, same_instrument, ctx.strategy_id)
         return crossing
 
     def _crossing_on(
-        self, venue: str, symbol: str, quotes: list[Quote], strategy_id: str
+        self, venue: str, symbol: str, quotes: Sequence[Quote], strategy_id: str
     ) -> set[str]:
-        crossing: set[str] = set()
-        bids = [q for q in quotes if q.side is Side.BUY]
-        asks = [q for q in quotes if q.side is Side.SELL]
-        if bids and asks:
-            best_ask = min(q.price_ticks for q in asks)
-            crossing.update(q.tag for q in bids if q.price_ticks >= best_ask)
+        best_ask: int | None = None
+        for quote in quotes:
+            if quote.side is _SELL and (best_ask is None or quote.price_ticks < best_ask):
+                best_ask = quote.price_ticks
+        crossing: set[str] = (
+            set()
+            if best_ask is None
+            else {q.tag for q in quotes if q.side is _BUY and q.price_ticks >= best_ask}
+        )
         if self.engine is None:
             return crossing
         others = [
@@ -240,6 +345,8 @@ class BuiltinRiskRules:
             for order in self.engine.oms.live_on(venue, symbol)
             if order.strategy_id != strategy_id and order.price_ticks is not None
         ]
+        if not others:
+            return crossing
         for quote in quotes:
             for order in others:
                 if order.side is quote.side:

@@ -313,8 +313,12 @@ def test_live_market_maker_and_arbitrage_on_two_emulators_do_not_interfere(
             what="both books live",
         )
         # The market maker quotes on A; the arbitrage takes crossings on both.
-        mm_ids = wait_for(lambda: len(ids := host.live_orders(MM)) == 2 and ids, what="MM quotes")
-        assert sorted(mm_ids) == open_at(a)
+        wait_for(lambda: len(ids := host.live_orders(MM)) == 2 and ids, what="MM quotes")
+        # The MM requotes as the market moves: compare once both sides agree.
+        wait_for(
+            lambda: sorted(host.live_orders(MM)) == open_at(a),
+            what="the MM's orders resting at A",
+        )
         arbitrage = engine.slots[ARB].strategy
         # (A pair, or a leg and its unwind: both books move fast at 4x.)
         wait_for(
@@ -350,7 +354,10 @@ def test_live_market_maker_and_arbitrage_on_two_emulators_do_not_interfere(
         )
         assert host.pause_reasons()[MM] == set()
         wait_for(lambda: host.decisions(MM) > decisions_before + 2, what="MM still deciding")
-        assert len(host.live_orders(MM)) == 2 and len(open_at(a)) == 2
+        wait_for(
+            lambda: len(host.live_orders(MM)) == 2 and len(open_at(a)) == 2,
+            what="the MM's two quotes up at A",
+        )
         b.faults.stale("*", enabled=False)
         # The frames B held back are a gap in its deltas: the book goes crossed,
         # the venue resubscribes, and the arbitrage resumes on a fresh snapshot.

@@ -17,6 +17,7 @@ from host.models import (
     OrderUpdate,
     Quote,
     Side,
+    Take,
 )
 from host.oms import OrderManager
 
@@ -157,3 +158,45 @@ def test_after_the_venue_answers_live_orders_equal_the_last_decision(steps) -> N
     assert live == {("bid", last_bid, last_size), ("ask", last_ask, last_size)}
     # Every order the OMS ever sent is known to it.
     assert all(o.order_link_id in oms.orders for o in oms.live_orders("s"))
+
+
+def test_a_decision_held_back_by_orders_in_flight_is_applied_when_they_settle() -> None:
+    """A strategy says what it wants once; the host gets there even if the first
+    answer had not arrived yet when it changed its mind."""
+    from host import Strategy, hookimpl
+    from host.testing import build_host, config_dict, replay
+
+    class ChangesMind(Strategy):
+        name = "changes_mind"
+        decided = 0
+        second: tuple[int, int] | None = None
+        statuses_at_second: tuple[str, ...] = ()
+
+        def on_book(self, book):
+            mid = book.mid_ticks()
+            if mid is None or self.decided >= 2:
+                return None
+            self.decided += 1
+            if self.decided == 1:
+                return quotes(int(mid) - 100, int(mid) + 100)
+            self.second = (int(mid) - 200, int(mid) + 200)
+            self.statuses_at_second = tuple(o.status for o in self.ctx.open_orders)
+            wider = quotes(*self.second)
+            return Decision(quotes=wider.quotes, takes=(Take(Side.BUY, 1, "once"),))
+
+    class Offers:
+        @hookimpl
+        def mmhost_register_strategies(self):
+            return [ChangesMind]
+
+    config = config_dict()
+    config["strategies"][0].update(name="changes_mind", params={})
+    runtime = replay(build_host(config, plugins=[Offers()]), duration_s=2)
+    strategy = runtime.engine.slots["changes_mind"].strategy
+    # The second Decision came while the first orders still awaited the venue...
+    assert strategy.statuses_at_second == (OrderStatus.PENDING_NEW,) * 2
+    # ...and it was carried out when they settled, without being repeated.
+    last = {o.tag: o.price_ticks for o in runtime.engine.oms.orders.values()}
+    assert (last["bid"], last["ask"]) == strategy.second
+    # Its one-shot order went out once, not again with the held-back quotes.
+    assert [o.tag for o in runtime.engine.oms.orders.values()].count("once") == 1

@@ -140,6 +140,7 @@ class BacktestRecorder:
         self.horizons_ns = [int(h * 1e9) for h in horizons_s]
         # One FIFO per horizon: fills come in time order, so each is due in order.
         self._due: list[deque[FillRecord]] = [deque() for _ in horizons_s]
+        self._horizons = list(zip(self.horizons_s, self.horizons_ns, self._due, strict=True))
         self.fills: list[FillRecord] = []
         self.fills_seen = 0
         self.local_fills: list[Fill] = []
@@ -177,12 +178,7 @@ class BacktestRecorder:
     # -- observers ---------------------------------------------------------------------------
 
     def exchange_mid_ticks(self) -> float | None:
-        matching = self.matching
-        bid = matching.best_bid_ticks
-        ask = matching.best_ask_ticks
-        if bid is None or ask is None:
-            return None
-        return (bid + ask) / 2
+        return self.matching.mid_ticks()
 
     def on_exchange_fill(self, fill: Fill, mid_before_ticks: float | None) -> None:
         if fill.symbol != self.symbol:
@@ -214,8 +210,10 @@ class BacktestRecorder:
     # -- sampling ------------------------------------------------------------------------------
 
     def _tick(self) -> None:
-        self.sample(self.scheduler.clock.now_ns())
-        self.scheduler.call_later(self.sample_interval_ns, self._tick)
+        scheduler = self.scheduler
+        now_ns = scheduler.clock.now_ns()
+        self.sample(now_ns)
+        scheduler.call_at(now_ns + self.sample_interval_ns, self._tick)
 
     def sample(self, now_ns: int) -> None:
         """One sample: resolve due markouts, count quote uptime, extend the series."""
@@ -224,12 +222,13 @@ class BacktestRecorder:
             return
         self.last_mid_ticks = mid
         self.last_sample_ns = now_ns
-        for horizon_s, horizon_ns, queue in zip(
-            self.horizons_s, self.horizons_ns, self._due, strict=True
-        ):
-            while queue and queue[0].ts_ns + horizon_ns <= now_ns:
-                record = queue.popleft()
-                record.markouts_bps[horizon_s] = markout_bps(record.side, record.price_ticks, mid)
+        if self.fills_seen:
+            for horizon_s, horizon_ns, queue in self._horizons:
+                while queue and queue[0].ts_ns + horizon_ns <= now_ns:
+                    record = queue.popleft()
+                    record.markouts_bps[horizon_s] = markout_bps(
+                        record.side, record.price_ticks, mid
+                    )
         if not self.engine.running:
             return
         self.samples += 1

@@ -96,9 +96,15 @@ def run_replay(
     pace = None if speed == "max" else float(speed)
     # Our side's queue: (local_sim_ns, event), FIFO and non-decreasing in time.
     waiting: deque[tuple[int, MarketEvent]] = deque()
+    queue_ours = waiting.append
+    take_ours = waiting.popleft
     venues_get = sim_venues.get
     heap = scheduler._heap  # read-only peeks at the next due time: no call per event
     run_until = scheduler.run_until
+    advance_to = clock.advance_to
+    # Engine.on_market's dispatch, without its call per event.
+    on_trade = engine.on_trade
+    on_book_message = engine.on_book_message
     iterator = iter(events)
 
     first_ns = 0
@@ -108,72 +114,79 @@ def run_replay(
     wall_start = time.monotonic()
     count = 0  # events read
     delivered = 0  # events our side has seen
+    next_progress = progress_every
     last_exchange_ns = 0
     last_local_ns = 0
     pending: MarketEvent | None = None
     pending_exchange_ns = _NEVER
     exhausted = False
-
-    def read_next() -> None:
-        """Take the next event off the stream and time both of its deliveries."""
-        nonlocal pending, pending_exchange_ns, exhausted, last_exchange_ns, last_local_ns
-        nonlocal count, first_ns, stop_at_local_ns
-        event = next(iterator, None)
-        if event is None:
-            pending, pending_exchange_ns, exhausted = None, _NEVER, True
-            return
-        ts_local_ns = event.ts_local_ns
-        if count == 0:
-            first_ns = ts_local_ns
-            if duration_s is not None:
-                stop_at_local_ns = first_ns + int(duration_s * 1_000_000_000)
-        if ts_local_ns > stop_at_local_ns:
-            pending, pending_exchange_ns, exhausted = None, _NEVER, True
-            return
-        count += 1
-        exchange_ns = event.ts_exchange_ns
-        if exchange_ns <= 0:
-            stats.no_exchange_time += 1
-            exchange_ns = ts_local_ns - offset_ns
-        if to_local is None:
-            # No latency model: both sides at the receive time.
-            exchange_ns = local_ns = ts_local_ns
-        else:
-            local_ns = to_local(exchange_ns, ts_local_ns)
-        if exchange_ns < last_exchange_ns:
-            stats.exchange_reordered += 1
-            exchange_ns = last_exchange_ns
-        if exchange_ns > stop_at_exchange_ns:
-            pending, pending_exchange_ns, exhausted = None, _NEVER, True
-            return
-        if local_ns < exchange_ns:
-            stats.clamped += 1
-            local_ns = exchange_ns
-        if local_ns < last_local_ns:
-            local_ns = last_local_ns
-        last_exchange_ns = exchange_ns
-        last_local_ns = local_ns
-        pending, pending_exchange_ns = event, exchange_ns
-        waiting.append((local_ns, event))
+    # The loop reads the next event at its top after the exchange side took
+    # the previous one (one read per pass at most, no call per event).
+    need_read = True
+    starting = True
 
     try:
-        read_next()
-        if pending is not None:
-            clock.advance_to(pending_exchange_ns)
-            engine.stats.first_event_ns = pending.ts_local_ns
-            if not warming_up:
-                engine.start()
         while True:
-            local_due_ns = waiting[0][0] if waiting else _NEVER
-            if exhausted and not waiting:
+            if need_read:
+                # Take the next event off the stream and time both of its deliveries.
+                need_read = False
+                event = next(iterator, None)
+                if event is None:
+                    pending, pending_exchange_ns, exhausted = None, _NEVER, True
+                else:
+                    ts_local_ns = event.ts_local_ns
+                    if count == 0:
+                        first_ns = ts_local_ns
+                        if duration_s is not None:
+                            stop_at_local_ns = first_ns + int(duration_s * 1_000_000_000)
+                    if ts_local_ns > stop_at_local_ns:
+                        pending, pending_exchange_ns, exhausted = None, _NEVER, True
+                    else:
+                        count += 1
+                        exchange_ns = event.ts_exchange_ns
+                        if exchange_ns <= 0:
+                            stats.no_exchange_time += 1
+                            exchange_ns = ts_local_ns - offset_ns
+                        if to_local is None:
+                            # No latency model: both sides at the receive time.
+                            exchange_ns = local_ns = ts_local_ns
+                        else:
+                            local_ns = to_local(exchange_ns, ts_local_ns)
+                        if exchange_ns < last_exchange_ns:
+                            stats.exchange_reordered += 1
+                            exchange_ns = last_exchange_ns
+                        if exchange_ns > stop_at_exchange_ns:
+                            pending, pending_exchange_ns, exhausted = None, _NEVER, True
+                        else:
+                            if local_ns < exchange_ns:
+                                stats.clamped += 1
+                                local_ns = exchange_ns
+                            if local_ns < last_local_ns:
+                                local_ns = last_local_ns
+                            last_exchange_ns = exchange_ns
+                            last_local_ns = local_ns
+                            pending, pending_exchange_ns = event, exchange_ns
+                            queue_ours((local_ns, event))
+                if starting:
+                    starting = False
+                    if pending is not None:
+                        advance_to(pending_exchange_ns)
+                        engine.stats.first_event_ns = pending.ts_local_ns
+                        if not warming_up:
+                            engine.start()
+            if waiting:
+                local_due_ns = waiting[0][0]
+            elif exhausted:
                 break
+            else:
+                local_due_ns = _NEVER
             due_ns = pending_exchange_ns if pending_exchange_ns <= local_due_ns else local_due_ns
             if heap and heap[0][0] <= due_ns:
                 run_until(due_ns)
                 if engine.stop_requested:
                     break
             else:
-                clock.advance_to(due_ns)
+                advance_to(due_ns)
             if pace is not None:
                 lag_s = (due_ns - first_ns) / 1e9 / pace - (time.monotonic() - wall_start)
                 if lag_s > 0:
@@ -187,9 +200,9 @@ def run_replay(
                 venue = venues_get(pending.venue)
                 if venue is not None:
                     venue.on_market(pending)
-                read_next()
+                need_read = True
                 continue
-            _, event = waiting.popleft()
+            event = take_ours()[1]
             if warming_up:
                 if start_trading_ns is not None and event.ts_exchange_ns >= start_trading_ns:
                     warming_up = False
@@ -197,9 +210,13 @@ def run_replay(
                 else:
                     _warm_up(engine, event)
                     continue
-            engine.on_market(event)
+            if isinstance(event, Trade):
+                on_trade(event)
+            else:
+                on_book_message(event)
             delivered += 1
-            if delivered % progress_every == 0:
+            if delivered == next_progress:
+                next_progress += progress_every
                 if on_progress is not None:
                     on_progress(ReplayProgress(delivered, clock.now_ns(), first_ns))
                 if should_stop is not None and should_stop():

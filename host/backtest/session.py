@@ -334,13 +334,14 @@ def run_backtest(
     wall_start = time.perf_counter()
     with no_network():
         try:
-            offset_ns, market_events = estimate_clock_offset_ns(feed)
-            if feed_latency_model is not None:
-                model = feed_latency_model
-            elif spec.feed_latency == "constant":
-                model: Any = ConstantFeedLatency(int(spec.feed_latency_ms * 1e6), offset_ns)
-            else:
-                model = RecordedFeedLatency(offset_ns, int(spec.feed_latency_ms * 1e6))
+            model: Any = feed_latency_model
+            market_events = feed
+            if model is None:  # the offset estimate is needed only to build one
+                offset_ns, market_events = estimate_clock_offset_ns(feed)
+                if spec.feed_latency == "constant":
+                    model = ConstantFeedLatency(int(spec.feed_latency_ms * 1e6), offset_ns)
+                else:
+                    model = RecordedFeedLatency(offset_ns, int(spec.feed_latency_ms * 1e6))
             run_replay(
                 engine,
                 market_events,

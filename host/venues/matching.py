@@ -97,6 +97,7 @@ _RESTING_TIME_IN_FORCES = frozenset({"GTC", "PostOnly"})
 _OPEN_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 _NO_PRICE_ABOVE = sys.maxsize  # sentinel: "no ask" / "no trigger above"
 _NO_PRICE_BELOW = 0  # sentinel: "no bid"; prices are positive ticks
+_BEST_WALK_TICKS = 64  # a stale best: ticks walked before scanning the whole side
 
 
 class TriggerDirection(IntEnum):
@@ -111,6 +112,9 @@ class TriggerBy:
 
     LAST_PRICE = "LastPrice"
     MARK_PRICE = "MarkPrice"
+
+
+_LAST_PRICE = TriggerBy.LAST_PRICE
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,16 +264,52 @@ class MatchingEngine:
     @property
     def best_bid_ticks(self) -> int | None:
         if self._best_bid_stale:
-            self._best_bid_ticks = max(self._bid_book, default=_NO_PRICE_BELOW)
-            self._best_bid_stale = False
+            self._refresh_best_bid()
         return None if self._best_bid_ticks == _NO_PRICE_BELOW else self._best_bid_ticks
 
     @property
     def best_ask_ticks(self) -> int | None:
         if self._best_ask_stale:
-            self._best_ask_ticks = min(self._ask_book, default=_NO_PRICE_ABOVE)
-            self._best_ask_stale = False
+            self._refresh_best_ask()
         return None if self._best_ask_ticks == _NO_PRICE_ABOVE else self._best_ask_ticks
+
+    def mid_ticks(self) -> float | None:
+        """Mid of our book copy in ticks (x.5 possible); None if a side is empty."""
+        if self._best_bid_stale:
+            self._refresh_best_bid()
+        if self._best_ask_stale:
+            self._refresh_best_ask()
+        bid_ticks = self._best_bid_ticks
+        ask_ticks = self._best_ask_ticks
+        if bid_ticks == _NO_PRICE_BELOW or ask_ticks == _NO_PRICE_ABOVE:
+            return None
+        return (bid_ticks + ask_ticks) / 2
+
+    # While a side is stale, no level of it lies beyond the old best (every
+    # path that adds a level moves the best, a snapshot sets it): the new best
+    # is the first level met walking away from the old one. The levels near
+    # the touch are dense, so a short walk replaces a scan of the whole side.
+    def _refresh_best_bid(self) -> None:
+        book = self._bid_book
+        price_ticks = self._best_bid_ticks
+        floor_ticks = price_ticks - _BEST_WALK_TICKS
+        while price_ticks > floor_ticks and price_ticks not in book:
+            price_ticks -= 1
+        if price_ticks not in book:
+            price_ticks = max(book, default=_NO_PRICE_BELOW)
+        self._best_bid_ticks = price_ticks
+        self._best_bid_stale = False
+
+    def _refresh_best_ask(self) -> None:
+        book = self._ask_book
+        price_ticks = self._best_ask_ticks
+        ceiling_ticks = price_ticks + _BEST_WALK_TICKS
+        while price_ticks < ceiling_ticks and price_ticks not in book:
+            price_ticks += 1
+        if price_ticks not in book:
+            price_ticks = min(book, default=_NO_PRICE_ABOVE)
+        self._best_ask_ticks = price_ticks
+        self._best_ask_stale = False
 
     def level_size_lots(self, side: Side, price_ticks: int) -> int:
         """Visible market size at a price on one side of our book copy (0 if none)."""
@@ -307,10 +347,12 @@ class MatchingEngine:
                 book[price_ticks] = size_lots
                 if price_ticks > highest_new:
                     highest_new = price_ticks
-                if price_ticks > best:
-                    best = price_ticks
-            elif book.pop(price_ticks, None) is not None and price_ticks == best:
-                stale = True
+                    if price_ticks > best:  # best >= highest_new: only then can it move
+                        best = price_ticks
+            elif price_ticks in book:  # deleting a level we never had is normal
+                del book[price_ticks]
+                if price_ticks == best:
+                    stale = True
         self._best_bid_ticks = best
         self._best_bid_stale = stale
         return highest_new
@@ -328,10 +370,12 @@ class MatchingEngine:
                 book[price_ticks] = size_lots
                 if price_ticks < lowest_new:
                     lowest_new = price_ticks
-                if price_ticks < best:
-                    best = price_ticks
-            elif book.pop(price_ticks, None) is not None and price_ticks == best:
-                stale = True
+                    if price_ticks < best:
+                        best = price_ticks
+            elif price_ticks in book:  # deleting a level we never had is normal
+                del book[price_ticks]
+                if price_ticks == best:
+                    stale = True
         self._best_ask_ticks = best
         self._best_ask_stale = stale
         return lowest_new
@@ -340,7 +384,9 @@ class MatchingEngine:
         old_bids, old_asks = self._bid_book, self._ask_book
         self._bid_book = {p: s for p, s in msg.bids if s > 0}
         self._ask_book = {p: s for p, s in msg.asks if s > 0}
-        self._best_bid_stale = self._best_ask_stale = True
+        self._best_bid_ticks = max(self._bid_book, default=_NO_PRICE_BELOW)
+        self._best_ask_ticks = min(self._ask_book, default=_NO_PRICE_ABOVE)
+        self._best_bid_stale = self._best_ask_stale = False
         for price_ticks, orders in self._our_bids.items():
             self._level_changed(
                 orders, old_bids.get(price_ticks, 0), self._bid_book.get(price_ticks, 0)
@@ -387,8 +433,8 @@ class MatchingEngine:
                 self._trade_hits(Side.SELL, price_ticks, trade.size_lots, ts_ns, events)
             self._consume_asks_below(price_ticks)
         if (
-            price_ticks >= self._rising_min_ticks[TriggerBy.LAST_PRICE]
-            or price_ticks <= self._falling_max_ticks[TriggerBy.LAST_PRICE]
+            price_ticks >= self._rising_min_ticks[_LAST_PRICE]
+            or price_ticks <= self._falling_max_ticks[_LAST_PRICE]
         ):
             self._fire_conditionals(TriggerBy.LAST_PRICE, price_ticks, ts_ns, events)
         return events
@@ -406,10 +452,9 @@ class MatchingEngine:
         book = self._bid_book
         for level_ticks in range(best, price_ticks, -1):
             book.pop(level_ticks, None)
-        if price_ticks in book:
-            self._best_bid_ticks = price_ticks
-        else:
-            self._best_bid_stale = True  # the next best is below: found when asked
+        self._best_bid_ticks = price_ticks
+        # Nothing is above it now: if it is not a level, the next best is below.
+        self._best_bid_stale = price_ticks not in book
 
     def _consume_asks_below(self, price_ticks: int) -> None:
         """A buy printed at ``price_ticks``: every ask below it was taken."""
@@ -419,10 +464,8 @@ class MatchingEngine:
         book = self._ask_book
         for level_ticks in range(best, price_ticks):
             book.pop(level_ticks, None)
-        if price_ticks in book:
-            self._best_ask_ticks = price_ticks
-        else:
-            self._best_ask_stale = True
+        self._best_ask_ticks = price_ticks
+        self._best_ask_stale = price_ticks not in book
 
     def on_mark_price(self, mark_price_ticks: int, ts_ns: int) -> list[OrderUpdate | Fill]:
         """Record the mark price and fire conditionals that watch it."""

@@ -58,6 +58,7 @@ class SimVenue:
         self.name = config.name
         self.instruments = instruments
         self.scheduler = scheduler
+        self._clock = scheduler.clock
         self.sink = sink
         self.order_latency_ns = int(config.order_latency_ms * 1_000_000)
         self.response_latency_ns = int(config.response_latency_ms * 1_000_000)
@@ -95,13 +96,12 @@ class SimVenue:
         engine = self.engines.get(event.symbol)
         if engine is None:
             return
-        now_ns = self.scheduler.clock.now_ns()
         if self.fill_observer is not None:
-            self._mid_before_ticks = _mid_ticks(engine)
+            self._mid_before_ticks = engine.mid_ticks()
         if isinstance(event, Trade):
-            answers = engine.on_trade(event, now_ns)
+            answers = engine.on_trade(event, self._clock.now_ns())
         else:
-            answers = engine.on_book(event, now_ns)
+            answers = engine.on_book(event, self._clock.now_ns())
         if answers:
             self._deliver(answers)
 
@@ -147,14 +147,6 @@ class SimVenue:
                 self.scheduler.call_later(
                     self.response_latency_ns, self.sink.on_order_update, answer
                 )
-
-
-def _mid_ticks(engine: MatchingEngine) -> float | None:
-    bid_ticks = engine.best_bid_ticks
-    ask_ticks = engine.best_ask_ticks
-    if bid_ticks is None or ask_ticks is None:
-        return None
-    return (bid_ticks + ask_ticks) / 2
 
 
 @hookimpl
