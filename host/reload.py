@@ -48,6 +48,8 @@ WATCH_STEP_MS = 20
 WATCH_DEBOUNCE_MS = 60
 # A save caught half-written usually fails to compile; look again after this.
 RETRY_AFTER_S = 0.15
+# How often watchfiles yields when nothing changed; the first yield means "watching".
+WATCH_READY_TIMEOUT_MS = 100
 RISK_HOOK = "mmhost_check_decision"
 
 
@@ -82,6 +84,7 @@ class HotReloader:
     failures: int = 0
     _loaded_hashes: dict[Path, str] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _ready: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _risk_broken: set[str] = field(default_factory=set)
 
@@ -92,7 +95,8 @@ class HotReloader:
 
     # -- the watcher thread -------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, ready_timeout_s: float = 5.0) -> None:
+        """Start watching; returns once the watcher runs (or after the timeout)."""
         folders: list[Path] = [f.path for f in self.folders if f.path.is_dir()]
         if self.config_path is not None:
             folders.append(self.config_path)
@@ -102,6 +106,7 @@ class HotReloader:
             target=self._watch, args=(folders,), name="mmhost-reload", daemon=True
         )
         self._thread.start()
+        self._ready.wait(ready_timeout_s)
 
     def stop(self) -> None:
         self._stop.set()
@@ -119,8 +124,18 @@ class HotReloader:
             debounce=WATCH_DEBOUNCE_MS,
             stop_event=self._stop,
             raise_interrupt=False,
+            # An empty yield on each timeout tells us the watcher is running.
+            yield_on_timeout=True,
+            rust_timeout=WATCH_READY_TIMEOUT_MS,
         ):
             detected = time.monotonic()
+            if not self._ready.is_set():
+                # A save made while the watcher was starting raised no event:
+                # compare every file with what was loaded, once, now that it runs.
+                self._ready.set()
+                for folder in self.folders:
+                    for path in sorted(folder.path.glob("*.py")):
+                        self.notice(path, detected)
             for path_text in sorted({path for _, path in changes}):
                 self.notice(Path(path_text), detected)
 

@@ -323,3 +323,23 @@ def test_config_reload_changes_params_and_risk_live_and_reports_the_rest(tmp_pat
     assert not outcome.ok
     assert "strategies[0].params.order_size_quote" in (outcome.error or "")
     assert engine.slots["static_spread"].strategy is after
+
+
+def test_a_save_made_before_the_watcher_runs_is_not_missed(tmp_path: Path) -> None:
+    path = tmp_path / "counter.py"
+    path.write_text(strategy_source(version=1, size=1))
+    config = config_dict()
+    config["strategies"][0].update(name="counter", params={})
+    runtime = build_host(config, strategy_dirs=[tmp_path])
+    engine = runtime.engine
+    engine.start()
+    reloader = HotReloader(engine, watched_folders([], [tmp_path]))
+    # Saved after the host loaded the file but before anything watched the folder.
+    path.write_text(strategy_source(version=2, size=1))
+    reloader.start()
+    try:
+        eventually(lambda: engine.pending)
+        engine.run_pending()
+        assert engine.slots["counter"].strategy.VERSION == 2
+    finally:
+        reloader.stop()
