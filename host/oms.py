@@ -189,10 +189,15 @@ class OrderManager:
         news: list[OrderAction] = []
         terminal, in_flight = OrderStatus.TERMINAL, IN_FLIGHT
         own_venue, own_symbol = venue, symbol
+        own_amends = own_venue in amend_venues
         for quote in decision.quotes:
             tag = quote.tag
             wanted.add(tag)
-            venue, symbol = quote.venue or own_venue, quote.symbol or own_symbol
+            if quote.venue or quote.symbol:  # a watched instrument (rare)
+                venue, symbol = quote.venue or own_venue, quote.symbol or own_symbol
+                may_amend = venue in amend_venues
+            else:
+                venue, symbol, may_amend = own_venue, own_symbol, own_amends
             current = by_tag.get(tag)
             if current is not None:
                 status = current.status
@@ -205,22 +210,21 @@ class OrderManager:
                     # The tag held a stop before: a different kind of order now.
                     cancels.append(self._cancel(current))
                     current = None
-            time_in_force = "PostOnly" if quote.post_only else "GTC"
             if current is not None:
                 same_instrument = current.venue == venue and current.symbol == symbol
                 price_ticks = current.price_ticks
-                assert price_ticks is not None  # a tagged quote is a limit order
                 if (
                     same_instrument
-                    and -price_tolerance <= price_ticks - quote.price_ticks <= price_tolerance
+                    # A tagged quote is a limit order: its price is set.
+                    and -price_tolerance <= price_ticks - quote.price_ticks <= price_tolerance  # type: ignore[operator]
                     and -size_tolerance <= current.size_lots - quote.size_lots <= size_tolerance
                 ):
                     continue
                 if (
-                    same_instrument
-                    and venue in amend_venues
+                    may_amend
+                    and same_instrument
                     and current.side is quote.side
-                    and current.time_in_force == time_in_force
+                    and current.time_in_force == ("PostOnly" if quote.post_only else "GTC")
                     and quote.size_lots > current.filled_lots
                 ):
                     amends.append(self._amend(current, quote.price_ticks, quote.size_lots))
@@ -235,7 +239,7 @@ class OrderManager:
                     quote.price_ticks,
                     quote.size_lots,
                     tag,
-                    time_in_force,
+                    "PostOnly" if quote.post_only else "GTC",
                     quote.reduce_only,
                 )
             )
