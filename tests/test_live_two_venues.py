@@ -404,7 +404,8 @@ def test_live_market_maker_and_arbitrage_on_two_emulators_do_not_interfere(
     }
     assert view["bybit"] == emulator_position_lots(a)
     assert view["other"] == emulator_position_lots(b)
-    assert view["other"] != 0, "the arbitrage holds nothing on B: the test proves nothing"
+    # The arbitrage traded on B (its position there may have come back to zero).
+    assert any(fill.venue == "other" for fill in engine.fills), "no fill on B: proves nothing"
     assert view["btc"] == view["bybit"] + view["other"]
     legs = view["legs"]
     assert legs[(MM, "bybit", SYMBOL)] == 0  # quoted wide: never filled
