@@ -128,6 +128,12 @@ class VenueSection(StrictModel):
     balance_quote: Decimal | None = Field(
         None, description="Starting quote balance (sim); none means unlimited."
     )
+    funding_rate_bps: Decimal | None = Field(
+        None,
+        description="Perpetual funding rate the simulator charges at 00:00, 08:00 and 16:00 "
+        "UTC (exchange time) on the position's value at mid; positive: longs pay shorts. "
+        "None: no funding.",
+    )
     exchange: str | None = Field(None, description="ccxt exchange id (kind = ccxt only).")
     testnet: bool = Field(False, description="Use the venue's testnet (ccxt).")
     endpoint: str = Field(

@@ -28,6 +28,7 @@ from host.models import (
     CancelOrder,
     Decision,
     Fill,
+    Funding,
     Instrument,
     NewOrder,
     OrderAction,
@@ -115,6 +116,7 @@ class EngineStats:
     strategy_errors: int = 0
     risk_vetoes: int = 0
     invalid_orders: int = 0
+    funding_payments: int = 0
     first_event_ns: int = 0
     last_event_ns: int = 0
 
@@ -518,6 +520,22 @@ class Engine:
         if slot is not None:
             self._deliver(slot, fill)
 
+    def on_funding(self, funding: Funding) -> None:
+        """A funding payment on one of our perpetual positions (once per exec id)."""
+        if not self.oms.first_sighting(funding.exec_id):
+            return
+        state = self.instruments.get((funding.venue, funding.symbol))
+        if state is None:
+            return
+        state.position.funding += funding.amount
+        self.stats.funding_payments += 1
+        self.log.info(
+            "funding {venue}:{symbol} {amount} (positive: paid)",
+            venue=funding.venue,
+            symbol=funding.symbol,
+            amount=funding.amount,
+        )
+
     def _deliver(self, slot: StrategySlot, event: Fill | OrderUpdate) -> None:
         """Fills and order updates always reach the strategy (after a swap, if one is on)."""
         if slot.swapping:
@@ -850,6 +868,7 @@ class Engine:
                     fees=position.fees,
                     fills=position.fill_count,
                     volume_quote=position.volume_quote,
+                    funding=position.funding,
                     mark_price=None
                     if mark is None
                     else Decimal(str(mark)) * state.instrument.tick_size,
@@ -928,6 +947,7 @@ class PositionSummary:
     fills: int
     volume_quote: Decimal
     mark_price: Decimal | None
+    funding: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -961,8 +981,13 @@ class RunSummary:
         return sum((p.fees for p in self.positions), Decimal(0))
 
     @property
+    def funding(self) -> Decimal:
+        """Funding paid on perpetuals (negative: received)."""
+        return sum((p.funding for p in self.positions), Decimal(0))
+
+    @property
     def net_pnl(self) -> Decimal:
-        return self.realized_pnl + self.unrealized_pnl - self.fees
+        return self.realized_pnl + self.unrealized_pnl - self.fees - self.funding
 
     def to_json(self) -> dict[str, Any]:
         def money(value: Decimal | None) -> str | None:
@@ -987,6 +1012,7 @@ class RunSummary:
             "realized_pnl": money(self.realized_pnl),
             "unrealized_pnl": money(self.unrealized_pnl),
             "fees": money(self.fees),
+            "funding": money(self.funding),
             "net_pnl": money(self.net_pnl),
             "volume": money(sum((p.volume_quote for p in self.positions), Decimal(0))),
             "positions": [
@@ -999,6 +1025,7 @@ class RunSummary:
                     "realized_pnl": money(p.realized_pnl),
                     "unrealized_pnl": money(p.unrealized_pnl),
                     "fees": money(p.fees),
+                    "funding": money(p.funding),
                     "fills": p.fills,
                 }
                 for p in self.positions

@@ -19,7 +19,7 @@ from loguru import logger
 
 from host.clock import LiveClock
 from host.engine import Engine
-from host.models import BookMessage, Fill, OrderUpdate, Trade
+from host.models import BookMessage, Fill, Funding, OrderUpdate, Trade
 
 # After stop, wait at least this long for the venues to confirm our cancels;
 # a venue that resolves timeouts by querying asks for more (``settle_timeout_s``).
@@ -64,6 +64,9 @@ class ThreadSafeSink:
 
     def on_fill(self, fill: Fill) -> None:
         self.engine.call_soon_threadsafe(lambda: self.engine.on_fill(fill))
+
+    def on_funding(self, funding: Funding) -> None:
+        self.engine.call_soon_threadsafe(lambda: self.engine.on_funding(funding))
 
     def on_venue_status(self, venue: str, status: str, detail: str = "") -> None:
         """A venue connected, disconnected, resynced; breakers count disconnects."""

@@ -305,6 +305,17 @@ class Fill(msgspec.Struct, frozen=True):
     strategy_version: str = ""
 
 
+class Funding(msgspec.Struct, frozen=True):
+    """A perpetual's funding payment on our position. ``amount`` is in the quote
+    currency: positive when we paid, negative when we received."""
+
+    venue: str
+    symbol: str
+    exec_id: str
+    amount: Decimal
+    ts_ns: int
+
+
 class Signal(msgspec.Struct, frozen=True):
     """A named analytic value stamped with the event time it describes."""
 

@@ -439,6 +439,14 @@ class OrderManager:
             order.status = OrderStatus.PARTIALLY_FILLED
         return order
 
+    def first_sighting(self, exec_id: str) -> bool:
+        """True the first time an execution id is seen (funding and other
+        executions that belong to no order are deduplicated here too)."""
+        if exec_id in self._seen_exec_ids:
+            return False
+        self._seen_exec_ids.add(exec_id)
+        return True
+
     def forget(self, order_link_id: str) -> None:
         """Drop an order that was never sent (its id could not be journaled)."""
         order = self.orders.pop(order_link_id, None)

@@ -31,6 +31,7 @@ class Position:
     open_cost: Decimal = Decimal(0)  # signed, like size_lots
     realized: Decimal = Decimal(0)
     fees: Decimal = Decimal(0)
+    funding: Decimal = Decimal(0)  # paid (positive) or received, perpetuals only
     fill_count: int = 0
     volume_lots: int = 0
     volume_quote: Decimal = Decimal(0)
@@ -101,5 +102,7 @@ class Position:
         return WIDE.subtract(WIDE.multiply(mark, self.size_lots), self.open_cost) * self.unit
 
     def net_pnl(self, mark_price_ticks: float | int | None) -> Decimal:
-        """Realised + unrealised - fees."""
-        return self.realized_pnl() + self.unrealized_pnl(mark_price_ticks) - self.fees
+        """Realised + unrealised - fees - funding paid."""
+        return (
+            self.realized_pnl() + self.unrealized_pnl(mark_price_ticks) - self.fees - self.funding
+        )

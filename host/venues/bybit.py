@@ -69,6 +69,7 @@ from host.models import (
     BookMessage,
     CancelOrder,
     Fill,
+    Funding,
     Instrument,
     NewOrder,
     OffGridError,
@@ -961,6 +962,9 @@ class BybitVenue:
             del self._orders[link_id]
 
     def _apply_execution(self, item: ExecutionItem) -> None:
+        if item.execType == "Funding":
+            self._apply_funding(item)
+            return
         fill = self._fill_from_item(item)
         if fill is None:
             return
@@ -975,6 +979,28 @@ class BybitVenue:
                 self.sink.on_fill(fill)
             except Exception:
                 self._count_handler_error()
+
+    def _apply_funding(self, item: ExecutionItem) -> None:
+        """Bybit reports funding as an execution: execFee is what we paid
+        (negative when we received)."""
+        on_funding = getattr(self.sink, "on_funding", None)
+        if on_funding is None or item.symbol not in self.instruments:
+            return
+        try:
+            funding = Funding(
+                venue=self.name,
+                symbol=item.symbol,
+                exec_id=item.execId,
+                amount=Decimal(item.execFee or 0),
+                ts_ns=int(item.execTime or 0) * NS_PER_MS,
+            )
+        except (InvalidOperation, ValueError):
+            self.stats.malformed_frames += 1
+            return
+        try:
+            on_funding(funding)
+        except Exception:
+            self._count_handler_error()
 
     def _fill_from_item(self, item: ExecutionItem | Mapping[str, Any]) -> Fill | None:
         if isinstance(item, Mapping):

@@ -22,6 +22,7 @@ from host.models import (
     BookMessage,
     CancelOrder,
     Fill,
+    Funding,
     Instrument,
     NewOrder,
     OrderAction,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from host.config import VenueSection
 
 BPS = Decimal("0.0001")
+FUNDING_INTERVAL_NS = 8 * 3600 * 1_000_000_000
 
 
 class SimVenue:
@@ -62,6 +64,11 @@ class SimVenue:
         self.sink = sink
         self.order_latency_ns = int(config.order_latency_ms * 1_000_000)
         self.response_latency_ns = int(config.response_latency_ms * 1_000_000)
+        self.funding_rate = (
+            None if config.funding_rate_bps is None else config.funding_rate_bps * BPS
+        )
+        self._funding_interval: int | None = None
+        self._funding_sequence = 0
         queue_model_class = (
             ProbabilisticQueue if config.queue_model == "probabilistic" else RiskAverseQueue
         )
@@ -96,6 +103,8 @@ class SimVenue:
         engine = self.engines.get(event.symbol)
         if engine is None:
             return
+        if self.funding_rate is not None:
+            self._charge_funding(event)
         if self.fill_observer is not None:
             self._mid_before_ticks = engine.mid_ticks()
         if isinstance(event, Trade):
@@ -104,6 +113,37 @@ class SimVenue:
             answers = engine.on_book(event, self._clock.now_ns())
         if answers:
             self._deliver(answers)
+
+    def _charge_funding(self, event: BookMessage | Trade) -> None:
+        """At each 8-hour boundary the exchange clock crosses, every open position
+        pays (or receives) rate x its value at mid, as Bybit's perpetuals do."""
+        interval = event.ts_exchange_ns // FUNDING_INTERVAL_NS
+        last = self._funding_interval
+        self._funding_interval = interval
+        if last is None or interval <= last:
+            return
+        assert self.funding_rate is not None
+        for symbol, engine in self.engines.items():
+            mid_ticks = engine.mid_ticks()
+            if engine.position_lots == 0 or mid_ticks is None:
+                continue
+            instrument = self.instruments[symbol]
+            value = (
+                instrument.lots_to_qty(engine.position_lots)
+                * instrument.tick_size
+                * Decimal(mid_ticks)
+            )
+            self._funding_sequence += 1
+            funding = Funding(
+                self.name,
+                symbol,
+                f"{self.name}-funding-{self._funding_sequence}",
+                value * self.funding_rate,
+                interval * FUNDING_INTERVAL_NS,
+            )
+            on_funding = getattr(self.sink, "on_funding", None)
+            if on_funding is not None:
+                self.scheduler.call_later(self.response_latency_ns, on_funding, funding)
 
     # -- order side ---------------------------------------------------------------------
 
