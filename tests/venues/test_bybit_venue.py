@@ -458,10 +458,14 @@ def test_rate_limit_backs_off_until_the_reset_without_a_retry_storm(
     assert refused[0].reject_code == "10006"
     limited_at = time.monotonic()
     wait_s = venue.budget.wait_s("/v5/order/create")
-    assert 0 < wait_s <= 1.0
+    # At most the rest of Bybit's 1 s window (0 when a slow machine already
+    # spent it between the refusal and this line).
+    assert 0 <= wait_s <= 1.0
     # Meanwhile cancels keep their own budget and go at once.
     venue.submit([CancelOrder("no-such-order", "BTCUSDT")])
-    eventually(lambda: sink.updates("no-such-order"), timeout_s=wait_s, what="cancel answer")
+    eventually(
+        lambda: sink.updates("no-such-order"), timeout_s=max(wait_s, 1.0), what="cancel answer"
+    )
     venue.submit([NewOrder("limited-2", "BTCUSDT", Side.BUY, 10, bid - 501, "PostOnly")])
     eventually(lambda: last_status(sink, "limited-2") == OrderStatus.NEW, what="create after reset")
     assert time.monotonic() - limited_at >= wait_s - 0.05  # it waited for the reset
