@@ -48,6 +48,7 @@ __all__ = [
     "floor_bid_ticks",
     "glft_coefficients",
     "glft_depths",
+    "quotes_within_limits",
 ]
 
 NS_PER_S = 1_000_000_000
@@ -78,6 +79,28 @@ def ceil_ask_ticks(price_ticks: float, best_bid_ticks: int = 0) -> int:
     if best_bid_ticks > 0:
         ask_ticks = max(ask_ticks, best_bid_ticks + 1)
     return ask_ticks
+
+
+def quotes_within_limits(
+    bid_price_ticks: float,
+    ask_price_ticks: float,
+    size_lots: int,
+    position_lots: int,
+    max_position_lots: int,
+    book: Any,
+    post_only: bool,
+) -> list[Quote]:
+    """A bid and an ask on the tick grid (bids down, asks up, never crossing the
+    book), leaving out the side whose fill would take the position past
+    ``max_position_lots``."""
+    quotes: list[Quote] = []
+    if position_lots + size_lots <= max_position_lots:
+        bid_ticks = floor_bid_ticks(bid_price_ticks, book.best_ask_ticks)
+        quotes.append(Quote(Side.BUY, bid_ticks, size_lots, "bid", post_only))
+    if position_lots - size_lots >= -max_position_lots:
+        ask_ticks = ceil_ask_ticks(ask_price_ticks, book.best_bid_ticks)
+        quotes.append(Quote(Side.SELL, ask_ticks, size_lots, "ask", post_only))
+    return quotes
 
 
 # -- volatility ---------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import Field
 
 from host import Decision, Fill, OrderUpdate, Quote, Side, Strategy, StrategyParams
-from host.estimators import EwmaVolatility, QuoteHysteresis, ceil_ask_ticks, floor_bid_ticks
+from host.estimators import EwmaVolatility, QuoteHysteresis, quotes_within_limits
 from host.models import OrderStatus
 
 
@@ -168,18 +168,15 @@ class DynamicSpread(Strategy):
         ticks_per_bps = mid_ticks / 10_000
         centre_ticks = mid_ticks - params.inventory_skew_bps * share * ticks_per_bps
 
-        quotes: list[Quote] = []
-        if position_lots + size_lots <= max_lots:
-            bid_ticks = floor_bid_ticks(
-                centre_ticks - bid_half_bps * ticks_per_bps, book.best_ask_ticks
-            )
-            quotes.append(Quote(Side.BUY, bid_ticks, size_lots, "bid", params.post_only))
-        if position_lots - size_lots >= -max_lots:
-            ask_ticks = ceil_ask_ticks(
-                centre_ticks + ask_half_bps * ticks_per_bps, book.best_bid_ticks
-            )
-            quotes.append(Quote(Side.SELL, ask_ticks, size_lots, "ask", params.post_only))
-        return quotes
+        return quotes_within_limits(
+            centre_ticks - bid_half_bps * ticks_per_bps,
+            centre_ticks + ask_half_bps * ticks_per_bps,
+            size_lots,
+            position_lots,
+            max_lots,
+            book,
+            params.post_only,
+        )
 
     def decide(self, book: Any) -> Decision | None:
         wanted = self.wanted_quotes(book)

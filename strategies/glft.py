@@ -36,16 +36,15 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from host import Decision, Fill, OrderUpdate, Quote, Side, Strategy, StrategyParams, Trade
+from host import Decision, Fill, OrderUpdate, Quote, Strategy, StrategyParams, Trade
 from host.estimators import (
     EwmaVolatility,
     IntensityEstimator,
     MarketEstimates,
     QuoteHysteresis,
-    ceil_ask_ticks,
-    floor_bid_ticks,
     glft_coefficients,
     glft_depths,
+    quotes_within_limits,
 )
 from host.models import OrderStatus
 
@@ -158,18 +157,15 @@ class Glft(Strategy):
         ask_depth_bps = min(max(half_spread_bps - skew_bps, low), high)
         ticks_per_bps = mid_ticks / 10_000
 
-        quotes: list[Quote] = []
-        if position_lots + size_lots <= max_lots:
-            bid_ticks = floor_bid_ticks(
-                mid_ticks - bid_depth_bps * ticks_per_bps, book.best_ask_ticks
-            )
-            quotes.append(Quote(Side.BUY, bid_ticks, size_lots, "bid", params.post_only))
-        if position_lots - size_lots >= -max_lots:
-            ask_ticks = ceil_ask_ticks(
-                mid_ticks + ask_depth_bps * ticks_per_bps, book.best_bid_ticks
-            )
-            quotes.append(Quote(Side.SELL, ask_ticks, size_lots, "ask", params.post_only))
-        return quotes
+        return quotes_within_limits(
+            mid_ticks - bid_depth_bps * ticks_per_bps,
+            mid_ticks + ask_depth_bps * ticks_per_bps,
+            size_lots,
+            position_lots,
+            max_lots,
+            book,
+            params.post_only,
+        )
 
     def decide(self, book: Any) -> Decision | None:
         wanted = self.wanted_quotes(book)
