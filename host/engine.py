@@ -10,6 +10,7 @@ it events on its own loop, the replay driver calls it directly.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -50,13 +51,46 @@ except ImportError:  # another pluggy layout: every hook goes through pluggy
     _PLUGGY_MULTICALL = None
 
 _JUDGE_ARGUMENTS = ("decision", "ctx", "strategy")
+_BOOK_ARGUMENTS = ("book", "message", "ctx")
+_TRADE_ARGUMENTS = ("trade", "ctx")
+
+# A hook's implementations as plain calls: (function, positions of its
+# arguments in the hook's argument tuple, or None when it takes them all in order).
+PlainCalls = list[tuple[Callable[..., Any], tuple[int, ...] | None]]
 
 
-def _argument_positions(argnames: Sequence[str]) -> tuple[int, ...] | None:
-    """Where a risk rule's arguments are in ``_JUDGE_ARGUMENTS``; None: all, in order."""
-    if tuple(argnames) == _JUDGE_ARGUMENTS:
+def _argument_positions(
+    argnames: Sequence[str], hook_arguments: Sequence[str]
+) -> tuple[int, ...] | None:
+    """Where an implementation's arguments are in the hook's; None: all, in order."""
+    if tuple(argnames) == tuple(hook_arguments):
         return None
-    return tuple(_JUDGE_ARGUMENTS.index(name) for name in argnames)
+    return tuple(hook_arguments.index(name) for name in argnames)
+
+
+def plain_calls(pm: Any, hook: Any, hook_arguments: Sequence[str]) -> PlainCalls | None:
+    """A hot hook's implementations as plain calls in pluggy's order (last
+    registered first): the same calls without pluggy's cost per call. None
+    when pluggy would do more than call them: wrappers, tracing or
+    monitoring, an argument the hook does not have."""
+    impls = hook.get_hookimpls()
+    plain = (
+        _PLUGGY_MULTICALL is not None
+        and getattr(pm, "_inner_hookexec", None) is _PLUGGY_MULTICALL
+        and all(
+            not impl.hookwrapper
+            and not impl.wrapper
+            and not impl.kwargnames
+            and set(impl.argnames) <= set(hook_arguments)
+            for impl in impls
+        )
+    )
+    if not plain:
+        return None
+    return [
+        (impl.function, _argument_positions(impl.argnames, hook_arguments))
+        for impl in reversed(impls)
+    ]
 
 
 # The base class's market handlers return None; the engine skips calling them.
@@ -177,6 +211,8 @@ class Engine:
         self.stop_requested = False
         self._hooks_generation = -1
         self._observe_books = self._observe_trades = self._adjusters = True
+        self._book_observers: PlainCalls | None = None
+        self._trade_observers: PlainCalls | None = None
         self.is_shut_down = False
         self.started = False
         # The journal, when configured: order intents are written before they are sent.
@@ -279,6 +315,11 @@ class Engine:
                 self._arm_timer(slot, interval_ms * 1_000_000)
         if self.scheduler is not None:
             self._arm_housekeeping(HOUSEKEEPING_MS * 1_000_000)
+        # What start-up built (modules, plugins, config, books, venues) lives as
+        # long as the host. Frozen, the collector's full collections skip it:
+        # on a loaded host one such walk takes tens of ms, a latency spike in
+        # the middle of quoting. ``shutdown`` thaws it.
+        gc.freeze()
 
     def stop(self) -> None:
         """Stop quoting: ``on_stop`` for each strategy, cancel all our orders.
@@ -310,6 +351,7 @@ class Engine:
         self.hook.mmhost_shutdown(engine=self)
         for venue in self.venues.values():
             venue.stop()
+        gc.unfreeze()
 
     def cancel_all(self, strategy_id: str | None = None) -> int:
         """Cancel every live order of ours (of one strategy); returns how many."""
@@ -413,7 +455,17 @@ class Engine:
         if self.plugins.pm.generation != self._hooks_generation:
             self._refresh_hook_flags()
         if self._observe_books:
-            self.hook.mmhost_book_updated(book=book, message=message, ctx=state.ctx)
+            observers = self._book_observers
+            # Tracing or monitoring switched on since: pluggy must see the call.
+            if observers is None or self.plugins.pm._inner_hookexec is not _PLUGGY_MULTICALL:
+                self.hook.mmhost_book_updated(book=book, message=message, ctx=state.ctx)
+            else:
+                arguments = (book, message, state.ctx)
+                for observer, positions in observers:
+                    if positions is None:
+                        observer(book, message, state.ctx)
+                    else:
+                        observer(*[arguments[i] for i in positions])
         if not book.is_valid:
             return
         for slot in state.strategies:
@@ -427,6 +479,9 @@ class Engine:
         hook = self.hook
         self._observe_books = bool(hook.mmhost_book_updated.get_hookimpls())
         self._observe_trades = bool(hook.mmhost_trade.get_hookimpls())
+        pm = self.plugins.pm
+        self._book_observers = plain_calls(pm, hook.mmhost_book_updated, _BOOK_ARGUMENTS)
+        self._trade_observers = plain_calls(pm, hook.mmhost_trade, _TRADE_ARGUMENTS)
         self._adjusters = bool(hook.mmhost_adjust_decision.get_hookimpls())
         self._hooks_generation = self.plugins.pm.generation
 
@@ -454,7 +509,16 @@ class Engine:
         if self.plugins.pm.generation != self._hooks_generation:
             self._refresh_hook_flags()
         if self._observe_trades:
-            self.hook.mmhost_trade(trade=trade, ctx=state.ctx)
+            observers = self._trade_observers
+            if observers is None or self.plugins.pm._inner_hookexec is not _PLUGGY_MULTICALL:
+                self.hook.mmhost_trade(trade=trade, ctx=state.ctx)
+            else:
+                arguments = (trade, state.ctx)
+                for observer, positions in observers:
+                    if positions is None:
+                        observer(trade, state.ctx)
+                    else:
+                        observer(*[arguments[i] for i in positions])
         for slot in state.strategies:
             handler = slot.strategy.on_trade
             if getattr(handler, "__func__", None) is not _BASE_ON_TRADE and not slot.paused:
@@ -807,35 +871,15 @@ class Engine:
     _hot_generation = -1
     # (implementation, positions of its arguments in (decision, ctx, strategy)
     # or None for all three in that order)
-    _risk_rules: list[tuple[Callable[..., Any], tuple[int, ...] | None]] | None = None
+    _risk_rules: PlainCalls | None = None
     _observe_order_updates = True
     _amend_venues_key: tuple[Any, ...] = ()
     _amend_venues_cached: frozenset[str] = frozenset()
 
     def _refresh_hot_calls(self) -> None:
-        """mmhost_check_decision's implementations as plain calls, in pluggy's
-        order (last registered first): the same calls without pluggy's cost per
-        Decision. Only when pluggy would do nothing more: no wrappers, no
-        tracing or monitoring, no argument beyond the hook's three."""
+        """mmhost_check_decision's implementations as plain calls (``plain_calls``)."""
         pm = self.plugins.pm
-        hook = self.hook.mmhost_check_decision
-        impls = hook.get_hookimpls()
-        plain = (
-            _PLUGGY_MULTICALL is not None
-            and getattr(pm, "_inner_hookexec", None) is _PLUGGY_MULTICALL
-            and all(
-                not impl.hookwrapper
-                and not impl.wrapper
-                and not impl.kwargnames
-                and set(impl.argnames) <= set(_JUDGE_ARGUMENTS)
-                for impl in impls
-            )
-        )
-        self._risk_rules = (
-            [(impl.function, _argument_positions(impl.argnames)) for impl in reversed(impls)]
-            if plain
-            else None
-        )
+        self._risk_rules = plain_calls(pm, self.hook.mmhost_check_decision, _JUDGE_ARGUMENTS)
         self._observe_order_updates = bool(self.hook.mmhost_order_updated.get_hookimpls())
         self._hot_generation = pm.generation
 

@@ -49,11 +49,11 @@ Settings (``[plugins.spoofing]``): see ``SpoofingSettings``.
 
 from __future__ import annotations
 
-import heapq
 from bisect import insort
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from heapq import heappop, heappush
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -432,29 +432,25 @@ class SpoofingAnalyzer:
         direction = 1 if side_state.side is Side.BUY else -1
         min_distance = settings.min_distance_ticks
         max_distance = touch_ticks * settings.max_distance_bps / 10_000.0
-        entries = zip(changes, old_sizes, strict=True)
-        if not tracked:
-            # Nothing can be removed yet; an increase of track_lots needs a new
-            # size of at least that much.
-            for (price, size), old in entries:
-                if (
-                    size >= track_lots
-                    and size - old >= track_lots
-                    and min_distance <= (touch_ticks - price) * direction <= max_distance
-                ):
-                    self._place(state, side_state, price, old, size, touch_ticks, ts_ns)
-                    break  # now a price is watched: the rest takes the full loop
-        for (price, size), old in entries:  # the same iterator: carries on
-            if size < old:
-                if price in tracked:
-                    placement = tracked[price]
-                    if placement.status == _RESTING and size <= placement.removal_level_lots:
-                        self._remove(state, placement, size, touch_ticks, ts_ns)
-            elif (
-                size - old >= track_lots
-                and min_distance <= (touch_ticks - price) * direction <= max_distance
-            ):
-                self._place(state, side_state, price, old, size, touch_ticks, ts_ns)
+        grace_ns = self.grace_ns
+        for (price, size), old in zip(changes, old_sizes, strict=True):
+            added = size - old
+            if added >= track_lots:
+                distance = (touch_ticks - price) * direction
+                if min_distance <= distance <= max_distance:
+                    self._place(state, side_state, price, old, size, distance, ts_ns)
+            elif added < 0 and price in tracked:
+                placement = tracked[price]
+                if placement.status == _RESTING and size <= placement.removal_level_lots:
+                    # Removed: classified once the trade grace has passed
+                    # (inline: this runs for nearly every placement).
+                    placement.status = _REMOVED
+                    placement.removed_ns = ts_ns
+                    placed_lots = placement.base_lots + placement.added_lots
+                    placement.removed_lots = max(0, placed_lots - size)
+                    placement.removal_distance_ticks = (touch_ticks - price) * direction
+                    state.counter += 1
+                    heappush(state.due, (ts_ns + grace_ns, state.counter, placement))
 
     def _place(
         self,
@@ -463,19 +459,14 @@ class SpoofingAnalyzer:
         price: int,
         old: int,
         size: int,
-        touch_ticks: int,
+        distance: int,
         ts_ns: int,
     ) -> None:
-        """A large increase: track it if it rests away from the touch."""
+        """A large increase resting away from the touch: track it."""
         settings = self.settings
         current = side_state.tracked.get(price)
         if current is not None and current.status == _RESTING:
             return  # more size on a watched level: keep judging the first placement
-        distance = touch_ticks - price if side_state.side is Side.BUY else price - touch_ticks
-        if distance < settings.min_distance_ticks:
-            return
-        if distance > touch_ticks * settings.max_distance_bps / 10_000.0:
-            return
         group = side_state.group
         if group is None or ts_ns - group.first_ns > self.ladder_window_ns:
             group = _Group(ts_ns)
@@ -501,25 +492,7 @@ class SpoofingAnalyzer:
 
     def _schedule(self, state: _InstrumentState, due_ns: int, item: Any) -> None:
         state.counter += 1
-        heapq.heappush(state.due, (due_ns, state.counter, item))
-
-    def _remove(
-        self,
-        state: _InstrumentState,
-        placement: _Placement,
-        size: int,
-        touch_ticks: int,
-        ts_ns: int,
-    ) -> None:
-        placement.status = _REMOVED
-        placement.removed_ns = ts_ns
-        placement.removed_lots = max(0, placement.base_lots + placement.added_lots - size)
-        if touch_ticks:
-            price = placement.price_ticks
-            placement.removal_distance_ticks = (
-                touch_ticks - price if placement.side is Side.BUY else price - touch_ticks
-            )
-        self._schedule(state, ts_ns + self.grace_ns, placement)
+        heappush(state.due, (due_ns, state.counter, item))
 
     def _expire(self, state: _InstrumentState, placement: _Placement) -> None:
         placement.status = _DONE
@@ -534,22 +507,31 @@ class SpoofingAnalyzer:
 
     def _run_due(self, state: _InstrumentState, now_ns: int) -> None:
         due = state.due
+        removal_fraction = self.settings.removal_fraction
         while due and due[0][0] <= now_ns:
-            due_ns, _, item = heapq.heappop(due)
+            due_ns, _, item = heappop(due)
             if isinstance(item, _Group):
                 item.closed = True
                 self._judge(state, item, due_ns)
                 continue
             placement: _Placement = item
             placement.status = _DONE
+            group = placement.group
             cancelled = placement.removed_lots - placement.traded_lots
-            if cancelled >= self.settings.removal_fraction * placement.added_lots:
+            if cancelled >= removal_fraction * placement.added_lots:
                 placement.outcome = _CANCELLED
-                insort(placement.group.cancelled, placement, key=_removal_order)
+                members = group.cancelled
+                if members and _removal_order(members[-1]) > _removal_order(placement):
+                    insort(members, placement, key=_removal_order)
+                else:  # the usual case: removals resolve in removal order
+                    members.append(placement)
             else:
                 placement.outcome = _FILLED
-            self._untrack(state, placement)
-            self._judge(state, placement.group, due_ns, placement)
+            tracked = state.bid.tracked if placement.side is Side.BUY else state.ask.tracked
+            if tracked.get(placement.price_ticks) is placement:
+                del tracked[placement.price_ticks]
+            if group.closed:
+                self._judge(state, group, due_ns, placement)
 
     def _judge(
         self,
@@ -612,6 +594,8 @@ class SpoofingAnalyzer:
             last = cancelled[end]
             while last.removed_ns - cancelled[start].removed_ns > self.ladder_window_ns:
                 start += 1
+            if end + 1 - start <= len(best) or end + 1 - start < minimum:
+                continue  # too few cancels in this window to beat what was found
             rungs = self._longest_ladder(cancelled[start : end + 1])
             if len(rungs) > len(best):
                 best = rungs

@@ -333,3 +333,65 @@ def test_parse_bench_quick_shape() -> None:
     result = _load_bench("parse").run(quick=True)
     assert {"ratio", "seconds", "ref_seconds", "frames"} <= set(result)
     assert result["same_result_as_reference"] is True
+
+
+# Dense prices near the touch, so a band edge moving by one tick often passes a level.
+dense_levels = st.lists(
+    st.tuples(st.integers(988, 1012), st.integers(0, 50)), min_size=0, max_size=8
+)
+band_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["delta"] * 8 + ["snapshot", "untracked", "reset"]),
+        dense_levels,
+        dense_levels,
+        st.booleans(),  # read the bands after this step
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=band_steps, widths=st.lists(st.sampled_from([20.0, 50.0, 120.0]), min_size=1))
+def test_watched_depth_bands_equal_a_full_count(
+    steps: list[tuple[str, list[tuple[int, int]], list[tuple[int, int]], bool]],
+    widths: list[float],
+) -> None:
+    """Running band sums equal a level-by-level count after any mix of deltas,
+    snapshots, deltas applied with tracking off, resets and skipped reads
+    (edges then move by several ticks at once)."""
+    watched = OrderBook("test", "X")
+    for bps in widths:
+        watched.watch_depth_within_bps(bps)
+    counted = OrderBook("test", "X")
+    for update_id, (kind, bids, asks, read) in enumerate(steps, start=1):
+        # Bids below 1000 and asks above: the book never crosses.
+        bids = [(price, size) for price, size in bids if price < 1000]
+        asks = [(price, size) for price, size in asks if price >= 1000]
+        if kind == "reset":
+            watched.reset()
+            counted.reset()
+        elif kind == "snapshot" or not watched.is_valid:
+            message = snapshot(bids, asks, update_id)
+            assert watched.apply(message) is counted.apply(message)
+        else:
+            message = delta(bids, asks, update_id)
+            watched.track_changes = kind != "untracked"
+            assert watched.apply(message) is counted.apply(message)
+            watched.track_changes = True
+        if read:
+            for bps in (*widths, 75.0):  # 75: not watched, counted by both
+                for side in (Side.BUY, Side.SELL):
+                    assert watched.depth_within_bps(side, bps) == counted.depth_within_bps(
+                        side, bps
+                    ), (kind, side, bps)
+
+
+def test_a_depth_band_must_be_positive() -> None:
+    book = OrderBook("test", "X")
+    try:
+        book.watch_depth_within_bps(0)
+    except ValueError as error:
+        assert "0 bps" in str(error)
+    else:
+        raise AssertionError("a zero-width band was accepted")
