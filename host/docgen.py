@@ -126,13 +126,23 @@ def render_cli() -> str:
 
 def _render_cli(parser: Any) -> str:
     out = [GENERATED_NOTE, "# The `mmhost` command\n\n```\n", parser.format_help(), "```\n"]
-    subparsers = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    _render_commands(parser, "mmhost", out)
+    return "".join(out)
+
+
+def _render_commands(parser: Any, prefix: str, out: list[str]) -> None:
+    """Each sub-command's help, then its own sub-commands' (``mmhost eval spoofing``)."""
+    subparsers = next(
+        (a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"), None
+    )
+    if subparsers is None:
+        return
     for name, subparser in sorted(subparsers.choices.items()):  # type: ignore[attr-defined]
         buffer = io.StringIO()
         with redirect_stdout(buffer):
             subparser.print_help()
-        out.append(f"\n## `mmhost {name}`\n\n```\n{buffer.getvalue()}```\n")
-    return "".join(out)
+        out.append(f"\n## `{prefix} {name}`\n\n```\n{buffer.getvalue()}```\n")
+        _render_commands(subparser, f"{prefix} {name}", out)
 
 
 def render_all() -> dict[str, str]:

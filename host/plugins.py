@@ -46,6 +46,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "host.backtest.commands",
     "host.estimator_commands",
     "host.backtest.compare_commands",
+    "host.backtest.analyze_commands",
 )
 
 # Module names of folder plugins live under this prefix, so two files with the

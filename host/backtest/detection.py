@@ -158,10 +158,15 @@ def run_spoofing_analyzer(
     engine = Engine(config, plugins, clock, Scheduler(clock))
     state = engine.add_instrument(instrument, venue_name=market, symbol=symbol)
     engine.start()
-    for event in read_recording([path], instrument_for=lambda _m, _s: instrument):
-        if isinstance(event, BookMessage | Trade):
-            clock.advance_to(max(clock.now_ns(), event.ts_local_ns))
-            engine.on_market(event)
+    try:
+        for event in read_recording([path], instrument_for=lambda _m, _s: instrument):
+            if isinstance(event, BookMessage | Trade):
+                clock.advance_to(max(clock.now_ns(), event.ts_local_ns))
+                engine.on_market(event)
+    finally:
+        # Start-up may freeze the collector's view of the host; shutdown thaws it.
+        engine.stop()
+        engine.shutdown()
     module = plugins.pm.get_plugin(plugin_name)
     signals = {
         name: state.signals[name]
