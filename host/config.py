@@ -157,6 +157,11 @@ class VenueSection(StrictModel):
     dcp_window_s: int = Field(
         10, ge=3, le=300, description="Bybit Disconnect-Cancel-All window in live mode."
     )
+    order_entry: Literal["websocket", "rest"] = Field(
+        "websocket",
+        description="How a bybit venue sends orders: websocket (the trade socket; REST while "
+        "it is down, and on an endpoint without one, such as demo) or rest.",
+    )
 
     @field_validator("symbols")
     @classmethod

@@ -100,6 +100,19 @@ def test_missing_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "file not found" in capsys.readouterr().err
 
 
+def test_bybit_order_entry_defaults_to_the_trade_socket_and_names_the_key() -> None:
+    venue = {"name": "main", "kind": "bybit", "symbols": ["BTCUSDT"]}
+    config = parse_config(config_dict(venues=[venue], strategies=[]))
+    assert config.venues[0].order_entry == "websocket"
+    rest = parse_config(config_dict(venues=[{**venue, "order_entry": "rest"}], strategies=[]))
+    assert rest.venues[0].order_entry == "rest"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config_dict(venues=[{**venue, "order_entry": "ws"}], strategies=[]))
+    message = str(caught.value)
+    assert "venues[0].order_entry = 'ws'" in message
+    assert "'websocket' or 'rest'" in message
+
+
 def test_secrets_in_config_are_refused_without_echoing_them() -> None:
     raw = config_dict()
     raw["venues"][0]["api_secret"] = "s3cr3t-value-123"

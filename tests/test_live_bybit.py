@@ -4,9 +4,11 @@ loopback Bybit emulator (127.0.0.1), nothing mocked.
 Issues covered: "Order management, risk controls and crash-safe persistence"
 (crash and restart, lost acks, a second desk on the account, the kill switch)
 and "Bybit V5 connector" (dropped sockets, a wrong secret, no secret in any
-output). The emulator runs in the test process; the host runs either in a
-thread of the test process (``LiveHost``) or as an ``mmhost run`` subprocess
-(crash, signals, start-up errors, secrets). Waits poll with deadlines.
+output, order entry on the trade socket with REST fallback: the default here;
+tests of REST-only faults set ``order_entry = "rest"``). The emulator runs in
+the test process; the host runs either in a thread of the test process
+(``LiveHost``) or as an ``mmhost run`` subprocess (crash, signals, start-up
+errors, secrets). Waits poll with deadlines.
 """
 
 from __future__ import annotations
@@ -121,6 +123,18 @@ def other_desk_client(emulator: EmulatorServer) -> HTTP:
     return client
 
 
+def request_channels(emulator: EmulatorServer, op: str | None = None) -> list[str]:
+    """The channel (rest | trade) of every executed order request of ours, oldest first."""
+    return emulator.call(
+        lambda hub: [
+            r.channel
+            for r in hub.order_requests
+            if (op is None or r.op == op)
+            and any(i.startswith(DESK + "-") for i in r.order_link_ids)
+        ]
+    )
+
+
 def best_prices(emulator: EmulatorServer) -> tuple[Decimal, Decimal]:
     def read(hub: Any) -> tuple[int, int]:
         engine = hub.exchange.engine(hub.exchange.listings[("linear", SYMBOL)])
@@ -142,8 +156,10 @@ def host_config(
     request_timeout_ms: int = 1000,
     kill_file: str = "",
     requote_threshold_bps: float = 0.5,
+    order_entry: str = "websocket",
 ) -> dict[str, Any]:
-    """A live host on the emulator: static_spread, wide by default (nothing fills)."""
+    """A live host on the emulator: static_spread, wide by default (nothing fills);
+    orders on the trade socket (the default) or over REST."""
     assert emulator.urls is not None
     return {
         "host": {
@@ -164,6 +180,7 @@ def host_config(
                 "market": "bybit-linear",
                 "symbols": [SYMBOL],
                 "request_timeout_ms": request_timeout_ms,
+                "order_entry": order_entry,
             }
         ],
         "strategies": [
@@ -541,13 +558,16 @@ def test_live_kill_switch_takes_every_order_off_in_one_round_trip(
 ) -> None:
     host = live_host()
     ids = quoting(host, emulator)
-    requests_before = host.venue.stats.requests
+    stats = host.venue.stats
+    requests_before = stats.requests + stats.trade_requests
     started = time.monotonic()
     host.on_engine(lambda: host.engine.kill("test"))
     wait_for(lambda: not open_at_venue(emulator), timeout_s=2, what="every order off")
     elapsed_s = time.monotonic() - started
-    # One batch cancel for both quotes: one request, answered within a round trip.
-    assert host.venue.stats.requests - requests_before == 1
+    # One batch cancel for both quotes: one request (on the trade socket),
+    # answered within a round trip.
+    assert stats.requests + stats.trade_requests - requests_before == 1
+    assert request_channels(emulator, "order.cancel-batch") == ["trade"]
     assert elapsed_s < 1.0
     wait_for(lambda: not host.running, timeout_s=15, what="the host to stop")
     assert all(status == OrderStatus.CANCELLED for _, status in venue_orders(emulator))
@@ -633,6 +653,37 @@ def test_live_dropped_sockets_reconnect_resync_and_quoting_resumes(
     assert sorted(open_at_venue(emulator)) == sorted(ids)
 
 
+def test_live_quotes_go_over_rest_while_the_trade_socket_is_down_then_over_it_again(
+    emulator: EmulatorServer, live_host: Callable[..., LiveHost]
+) -> None:
+    host = live_host(requote_threshold_bps=0.1)
+    quoting(host, emulator)
+    assert set(request_channels(emulator)) == {"trade"}
+    # The trade socket goes and stays away until the test lets it back.
+    emulator.faults.refuse_sockets("trade")
+    emulator.faults.drop_sockets("trade")
+    wait_for(
+        lambda: "rest" in request_channels(emulator),
+        timeout_s=10,
+        what="quotes over REST while the trade socket is down",
+    )
+    assert host.venue.stats.rest_fallbacks >= 1 and not host.venue.trade_socket_ready
+    emulator.faults.refuse_sockets("trade", enabled=False)
+    wait_for(lambda: host.venue.trade_socket_ready, timeout_s=15, what="the trade socket back")
+    back_from = len(request_channels(emulator))
+    wait_for(
+        lambda: "trade" in request_channels(emulator)[back_from:],
+        timeout_s=10,
+        what="quotes on the trade socket again",
+    )
+    # Quoting never stopped (a lost trade socket is no venue disconnect for the
+    # breaker), and every id reached the venue once.
+    ids = quoting(host, emulator)
+    assert sorted(open_at_venue(emulator)) == sorted(ids)
+    assert host.venue.stats.reconnects == 0
+    assert_no_duplicates(emulator)
+
+
 def test_live_wrong_secret_stops_at_start_with_a_clear_auth_error(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
@@ -703,7 +754,14 @@ def test_live_cancel_of_an_order_whose_create_is_in_flight_waits_for_the_ack(
     assert emulator.urls is not None
     sink = Collected()
     venue = BybitVenue(
-        VenueSection(name="bybit", kind="bybit", symbols=[SYMBOL], endpoint=emulator.urls.http),
+        # REST: the emulator's rate-limit fault (what holds the create) is REST's.
+        VenueSection(
+            name="bybit",
+            kind="bybit",
+            symbols=[SYMBOL],
+            endpoint=emulator.urls.http,
+            order_entry="rest",
+        ),
         {SYMBOL: replace(lookup("bybit-linear", SYMBOL), venue="bybit")},
         None,
         sink,
@@ -737,7 +795,7 @@ def test_live_stop_settles_a_cancel_lost_to_a_5xx_by_query_and_cancels_again(
     """A stop whose cancel meets a 5xx (nothing happened at the venue): the
     request is unanswered, the query finds the orders still open, the cancel
     goes again, and the stop ends with every order confirmed terminal."""
-    host = live_host()
+    host = live_host(order_entry="rest")  # the 5xx fault is REST's
     ids = quoting(host, emulator)
     emulator.faults.server_errors(1)  # the stop's cancel request
     started = time.monotonic()

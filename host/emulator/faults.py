@@ -93,6 +93,8 @@ class Faults:
         self._clock_skew_ms = self.config.clock_skew_ms
         self._request_count = 0
         self._order_request_count = 0
+        self._trade_cuts: list[bool] = []  # per coming trade request: executed first?
+        self._refused_kinds: set[str] = set()  # socket kinds whose handshake fails
         # Installed by the server: closes sockets of a kind on its own loop.
         self._drop_sockets_callback: Callable[[str], None] | None = None
 
@@ -106,6 +108,24 @@ class Faults:
         if callback is None:
             raise RuntimeError("the emulator is not running: start it before dropping sockets")
         callback(kind)
+
+    def cut_trade_socket(self, count: int = 1, *, executed: bool = False) -> None:
+        """The next ``count`` trade-socket order requests abort their socket
+        instead of answering: after the request ran (``executed=True``), or
+        before it reached the exchange (``executed=False``)."""
+        with self._lock:
+            self._trade_cuts.extend([executed] * count)
+
+    def refuse_sockets(self, kind: str = "trade", enabled: bool = True) -> None:
+        """Refuse (or accept again) new WebSocket connections of ``kind``: the
+        handshake answers HTTP 503. Open sockets are left alone."""
+        if kind not in SOCKET_KINDS:
+            raise ValueError(f"socket kind {kind!r}: expected one of {', '.join(SOCKET_KINDS)}")
+        with self._lock:
+            if enabled:
+                self._refused_kinds.add(kind)
+            else:
+                self._refused_kinds.discard(kind)
 
     def skip_deltas(self, count: int = 1, symbol: str = "*") -> None:
         """Swallow the next ``count`` orderbook deltas of ``symbol`` (every depth topic).
@@ -156,6 +176,8 @@ class Faults:
             self._server_errors = 0
             self._rate_limited = 0
             self._stale.clear()
+            self._trade_cuts.clear()
+            self._refused_kinds.clear()
             self._clock_skew_ms = self.config.clock_skew_ms
 
     # --------------------------------------------------- server-side reads
@@ -167,6 +189,19 @@ class Faults:
     def is_stale(self, symbol: str) -> bool:
         stale = self._stale
         return bool(stale) and ("*" in stale or symbol in stale)
+
+    def refuses(self, kind: str) -> bool:
+        """True while new sockets of ``kind`` are refused."""
+        refused = self._refused_kinds
+        return bool(refused) and ("all" in refused or kind in refused)
+
+    def take_trade_cut(self) -> bool | None:
+        """For one trade-socket order request: None (answer it), or whether it
+        runs before its socket is aborted (used up)."""
+        if not self._trade_cuts:
+            return None
+        with self._lock:
+            return self._trade_cuts.pop(0) if self._trade_cuts else None
 
     def take_skip_delta(self, symbol: str) -> bool:
         """True (and used up) when the next delta of ``symbol`` must be swallowed."""

@@ -60,6 +60,8 @@ _FAULT_METHODS = frozenset(
         "set_clock_skew",
         "reset",
         "drop_sockets",
+        "cut_trade_socket",
+        "refuse_sockets",
     }
 )
 
@@ -262,7 +264,7 @@ class RestApi:
         op = "order." + path.rsplit("/", 1)[1]
 
         def handler(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-            return run_order_op(self.hub, op, params)
+            return run_order_op(self.hub, op, params, channel="rest")
 
         return handler
 

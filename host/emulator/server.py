@@ -23,6 +23,7 @@ import heapq
 import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -39,7 +40,7 @@ from host.emulator.listings import DEFAULT_SYMBOLS, START_PRICES, build_listings
 from host.emulator.market import MarketEvent, SyntheticMarket, recorded_market
 from host.emulator.public import PublicMarket
 from host.emulator.rest import RestApi
-from host.emulator.streams import Streams
+from host.emulator.streams import OrderRequest, Streams
 from host.models import BookMessage, Trade
 
 __all__ = ["EmulatorConfig", "EmulatorServer", "EmulatorUrls", "Hub"]
@@ -55,6 +56,7 @@ DEFAULT_API_SECRET = "emulator-secret"  # a test credential, valid only against 
 # the wall clock starves them for seconds once it falls behind (a burst in the
 # recording, a busy process), and clients see timeouts and dead pings.
 _YIELD_AFTER_S = 0.002
+_ORDER_REQUESTS_KEPT = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,8 @@ class Hub:
         self.streams = Streams(self)
         self.exchange.publish_private = self.streams.publish_private
         self.release = asyncio.Event()  # set on stop: held (lost) acks give up
+        # Every executed order request with its channel (rest | trade), newest last.
+        self.order_requests: deque[OrderRequest] = deque(maxlen=_ORDER_REQUESTS_KEPT)
 
     def wall_ms(self) -> int:
         return wall_clock_ms(self.faults.clock_skew_ms)

@@ -36,7 +36,7 @@ from host.emulator.public import DEPTHS, PublicMarket
 if TYPE_CHECKING:
     from host.emulator.server import Hub
 
-__all__ = ["Connection", "Streams", "run_order_op"]
+__all__ = ["Connection", "OrderRequest", "Streams", "run_order_op"]
 
 _QUEUE_FRAMES = 10_000
 _PRIVATE_TOPICS = ("order", "execution", "position", "wallet", "dcp")
@@ -51,6 +51,16 @@ _TRADE_OPS = (
 
 log = logger.bind(component="emulator-streams")
 _encode = msgspec.json.encode
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """One order request the exchange executed, and how it came: tests count
+    these to tell the trade socket from REST and to prove nothing was resent."""
+
+    channel: str  # rest | trade
+    op: str  # order.create, order.cancel-batch, ...
+    order_link_ids: tuple[str, ...]
 
 
 @dataclass(eq=False, slots=True)
@@ -114,7 +124,9 @@ class Streams:
     async def _trade(self, request: web.Request) -> web.WebSocketResponse:
         return await self._serve(request, "trade", "")
 
-    async def _serve(self, request: web.Request, kind: str, category: str) -> web.WebSocketResponse:
+    async def _serve(self, request: web.Request, kind: str, category: str) -> web.StreamResponse:
+        if self.hub.faults.refuses(kind):
+            return web.Response(status=503, text=f"emulator: {kind} sockets refused (fault)")
         socket = web.WebSocketResponse(autoping=True)
         await socket.prepare(request)
         connection = Connection(kind, category, request, socket)
@@ -492,6 +504,11 @@ class Streams:
         path = "/v5/order/" + op.partition(".")[2]
         allowed, headers = limiter.take(api_key, path)
         reply: dict[str, Any] = {"reqId": request_id, "op": op, "connId": connection.connection_id}
+        cut = hub.faults.take_trade_cut()
+        if cut is False:
+            log.info("trade socket cut before {op} reached the exchange (fault)", op=op)
+            connection.abort()
+            return
         try:
             if not connection.authenticated:
                 raise BybitError(10003, "Request not authorized: send op auth first")
@@ -506,12 +523,16 @@ class Streams:
             args = frame.get("args")
             if not isinstance(args, list) or len(args) != 1 or not isinstance(args[0], dict):
                 raise BybitError(10001, "params error: args must hold one request object")
-            data, ext = run_order_op(hub, op, args[0])
+            data, ext = run_order_op(hub, op, args[0], channel="trade")
             reply.update({"retCode": 0, "retMsg": "OK", "data": data, "retExtInfo": ext})
         except BybitError as error:
             reply.update(
                 {"retCode": error.code, "retMsg": error.message, "data": {}, "retExtInfo": {}}
             )
+        if cut:
+            log.info("trade socket cut after {op} ran, before its answer (fault)", op=op)
+            connection.abort()
+            return
         reply["header"] = {**headers, "Traceid": uuid.uuid4().hex, "Timenow": str(hub.wall_ms())}
         hold_ms = hub.faults.take_lost_ack()
         if hold_ms >= 0:
@@ -529,10 +550,16 @@ async def _offer_later(connection: Connection, frame: bytes, hold_ms: int) -> No
 
 
 def run_order_op(
-    hub: Hub, op: str, params: dict[str, Any]
+    hub: Hub, op: str, params: dict[str, Any], *, channel: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Execute one order operation (shared by REST and the trade socket):
-    (result, retExtInfo). Raises BybitError for a refused single request."""
+    (result, retExtInfo). Raises BybitError for a refused single request.
+
+    ``channel`` (rest | trade) is recorded in ``hub.order_requests``."""
+    batch = params.get("request")
+    items = batch if isinstance(batch, list) else [params]
+    link_ids = tuple(str(i.get("orderLinkId") or "") for i in items if isinstance(i, dict))
+    hub.order_requests.append(OrderRequest(channel, op, link_ids))
     exchange = hub.exchange
     now_ms = hub.wall_ms()
     if op in ("order.create", "order.amend", "order.cancel"):

@@ -8,25 +8,35 @@ Threads (pybit is synchronous; nothing here runs on the engine's loop):
   own order book and message handler are bypassed (``_RawSocket``), so a bad
   frame, a raising sink or a subscribe ack arriving before pybit recorded the
   request cannot kill a stream. Malformed frames are counted.
-- ``orders``: creates and amends over REST; ``cancels``: its own worker, so a
-  cancel never queues behind a slow create; ``queries``: resolves orders whose
+- ``orders``: creates and amends; ``cancels``: its own worker, so a cancel
+  never queues behind a slow create; ``queries``: resolves orders whose
   request timed out and backfills after a reconnect. Each has its own pybit
   ``HTTP`` (a requests session is not shared across threads).
+- the trade socket (``order_entry = "websocket"``): pybit's
+  ``WebSocketTrading`` for the connection, auth and pings. The ``orders`` and
+  ``cancels`` workers send on it while it is ready and over REST while it is
+  not (``stats.rest_fallbacks``); each request is registered by our own reqId
+  before it leaves and answered on pybit's thread into the same
+  ``_accepted`` / ``_refused`` paths as a REST answer. pybit's own callbacks
+  are not used: it records them after sending and loses them on reconnect.
 - ``watchdog``: recreates a stream that closed, died inside pybit or went
   quiet, resubscribes (the book snapshot comes again) and tells the sink
-  ``disconnected`` / ``reconnected``.
+  ``disconnected`` / ``reconnected`` (the trade socket: ``trade_socket_lost``
+  / ``trade_socket_restored``); gives up trade requests unanswered after
+  ``request_timeout_ms`` or pending when the trade socket was lost.
 
 Order requests: batch endpoints when a worker holds more than one action of a
 kind (20 per batch linear, 10 spot), per-item results from
 ``retExtInfo.list``. A refusal becomes ``OrderUpdate(Rejected)`` with the
 venue's ``retCode`` (a refused cancel or amend keeps the order's last known
-status). A timeout, a dropped connection or a 5xx is not a refusal: the order
-is ``Unknown`` until ``order/realtime`` by orderLinkId says what it is; nothing
-is ever resent blindly. Cancels race creates and the order stream: a cancel of
-an order whose create is unanswered is held until the venue reports the order
-(sent at once it would overtake the create on its own worker and meet 110001);
-a 110001 on an order we believe open is settled by a query (it ended: that is
-reported; still open: the cancel goes again), never reported as "open, refused".
+status). A timeout, a dropped connection (REST or trade socket) or a 5xx is
+not a refusal: the order is ``Unknown`` until ``order/realtime`` by
+orderLinkId says what it is; nothing is ever resent blindly. Cancels race
+creates and the order stream: a cancel of an order whose create is unanswered
+is held until the venue reports the order (sent at once it would overtake the
+create on its own worker and meet 110001); a 110001 on an order we believe
+open is settled by a query (it ended: that is reported; still open: the
+cancel goes again), never reported as "open, refused".
 
 Rate limits: pybit's own retries are off (``retry_codes={-1}``, one attempt);
 a budget per endpoint follows ``X-Bapi-Limit-Status`` and
@@ -53,7 +63,7 @@ import msgspec
 import requests
 from loguru import logger
 from pybit.exceptions import FailedRequestError, InvalidRequestError
-from pybit.unified_trading import HTTP, WebSocket
+from pybit.unified_trading import HTTP, WebSocket, WebSocketTrading
 
 from host.config import Credentials, VenueSection
 from host.hookspecs import hookimpl
@@ -238,11 +248,8 @@ class _Rest:
     def call(self, path: str, method: str, params: dict[str, Any]) -> _Answer:
         """``self.client.<method>(**params)`` after the budget allows ``path``."""
         venue = self.venue
-        wait_s = venue.budget.wait_s(path)
-        if wait_s > 0:
-            venue.stats.backoff_waits += 1
-            if venue._stopping.wait(wait_s):
-                return _Answer(False, detail="venue stopping")
+        if not venue._wait_for_budget(path):
+            return _Answer(False, detail="venue stopping")
         venue.stats.requests += 1
         try:
             with self.lock:
@@ -272,13 +279,13 @@ class _Rest:
 # ------------------------------------------------------------------ streams
 
 
-class _RawSocket(WebSocket):
-    """pybit's WebSocket with its message handling replaced by ours.
+class _RawFrames:
+    """Mixin for a pybit socket: its message handling replaced by ours.
 
-    pybit parses every frame with ``json.loads``, keeps its own order book and
-    dies on any exception in that path; we take the raw text instead and
-    never let an exception out. ``frame_handler`` is set before pybit
-    connects, because frames can arrive before the constructor returns.
+    pybit parses every frame with ``json.loads`` and dies on any exception in
+    that path; we take the raw text instead and never let an exception out.
+    ``frame_handler`` is set before pybit connects, because frames can arrive
+    before the constructor returns.
     """
 
     def __init__(
@@ -298,14 +305,69 @@ class _RawSocket(WebSocket):
             self.error_handler()
 
 
+class _RawSocket(_RawFrames, WebSocket):
+    """pybit's public or private stream; pybit's own order book is bypassed too."""
+
+
+class _TradeSocket(_RawFrames, WebSocketTrading):
+    """pybit's trade socket for its connection, auth and pings; the requests are ours.
+
+    pybit's ``WebSocketTrading`` keys a reply's callback by a reqId it makes
+    up and records it only after the frame left (a fast reply finds nothing
+    and is dropped), keeps the callbacks in memory only (a reconnect loses
+    every pending one, and their orders with them) and raises inside its
+    handler on a refused auth, which ends the socket's thread. So replies come
+    to us raw (``_RawFrames``) and ``send_operation`` frames a request as
+    pybit's ``_send_order_operation`` does, with a reqId the venue registered
+    before sending.
+    """
+
+    def send_operation(self, operation: str, request_id: str, request: dict[str, Any]) -> None:
+        """Send ``order.create`` etc. with one argument object.
+
+        :raises websocket.WebSocketException: the socket is closed.
+        """
+        header = {
+            "X-BAPI-TIMESTAMP": str(time.time_ns() // NS_PER_MS),
+            "X-BAPI-RECV-WINDOW": str(self.recv_window or RECV_WINDOW_MS),
+        }
+        frame = {"reqId": request_id, "header": header, "op": operation, "args": [request]}
+        self.ws.send(json.dumps(frame))
+
+
+class _TradeFrame(msgspec.Struct):
+    """A frame of the trade socket: an answer to auth, ping or an order request."""
+
+    op: str = ""
+    reqId: str = ""
+    retCode: int = 0
+    retMsg: str = ""
+    data: Any = None
+    retExtInfo: Any = None
+    header: dict[str, Any] | None = None
+
+
+_TRADE_FRAME_DECODER = msgspec.json.Decoder(_TradeFrame, strict=False)
+
+
+@dataclass(slots=True)
+class _TradeRequest:
+    """An order request sent on the trade socket and not yet answered."""
+
+    kind: str  # create | amend | cancel
+    path: str  # the REST path of the same operation: its rate-limit budget
+    chunk: list[Any]  # the actions, in the order of the request's items
+    deadline_s: float  # time.monotonic(); unanswered then, the orders are Unknown
+
+
 @dataclass(eq=False)
 class _Stream:
     """One logical stream and the pybit socket currently serving it."""
 
     venue: BybitVenue
-    kind: str  # public | private
+    kind: str  # public | private | trade
     topics: list[str]
-    socket: _RawSocket | None = None
+    socket: _RawSocket | _TradeSocket | None = None
     generation: int = 0
     opened_s: float = 0.0
     last_frame_s: float = 0.0
@@ -317,7 +379,8 @@ class _Stream:
     auth_error: str = ""
     auth_reported: bool = False
     snapshotted: set[str] = field(default_factory=set)
-    # Set when the venue acknowledges the current socket's subscription.
+    # Set when the venue acknowledges the current socket's subscription (the
+    # trade socket: its auth).
     subscribed: threading.Event = field(default_factory=threading.Event)
 
     def on_frame(self, raw: str) -> None:
@@ -341,6 +404,13 @@ class VenueStats:
     settled_refusals: int = 0  # 110001 on an order we thought open, settled by query
     held_cancels: int = 0  # cancels held until the venue knew the order
     cancels_resent: int = 0
+    # Order entry over the trade socket (``requests`` above counts REST calls).
+    trade_requests: int = 0
+    trade_timeouts: int = 0  # unanswered within request_timeout_ms: Unknown, queried
+    trade_lost: int = 0  # pending when the socket dropped or a send failed: Unknown, queried
+    late_trade_replies: int = 0  # answers after their request was given up
+    trade_reconnects: int = 0
+    rest_fallbacks: int = 0  # requests sent over REST because the trade socket was down
 
 
 @dataclass(slots=True)
@@ -459,6 +529,12 @@ class BybitVenue:
         self._streams: dict[str, _Stream] = {}
         self._public: _Stream | None = None
         self._private: _Stream | None = None
+        # Order entry: "websocket" (config) may become "rest" at start, on an
+        # endpoint without a trade socket or for a venue without keys.
+        self.order_entry: str = config.order_entry
+        self._trade: _Stream | None = None
+        self._trade_pending: dict[str, _TradeRequest] = {}  # by reqId
+        self._trade_lock = threading.Lock()
         self._order_rest: _Rest | None = None
         self._cancel_rest: _Rest | None = None
         self._query_rest: _Rest | None = None
@@ -477,6 +553,12 @@ class BybitVenue:
         timeout_s = self.config.request_timeout_ms / 1000
         retry_waits_s = sum(RESOLVE_RETRY_S * (n + 1) for n in range(RESOLVE_ATTEMPTS - 1))
         return 2 * timeout_s + retry_waits_s + 0.5
+
+    @property
+    def trade_socket_ready(self) -> bool:
+        """True while a new order request would go on the trade socket (False:
+        over REST, by config or as the fallback)."""
+        return self._trade_socket() is not None
 
     # ------------------------------------------------------------ life cycle
 
@@ -502,6 +584,7 @@ class BybitVenue:
             self._private_decoder = BybitDecoder(self._instrument_for)
             self._open_streams()
             self._await_private_subscription()
+            self._open_trade_socket()
         except BaseException:
             self._close_streams()
             bybit_endpoints.release(self.endpoint)
@@ -518,10 +601,12 @@ class BybitVenue:
         self._watchdog.start()
         self._started = True
         self.log.info(
-            "bybit venue started on {endpoint} ({category}, {count} symbols)",
+            "bybit venue started on {endpoint} ({category}, {count} symbols, orders over "
+            "{order_entry})",
             endpoint=self.endpoint.name,
             category=self.category,
             count=len(self.instruments),
+            order_entry=self.order_entry,
         )
         self._status("connected", f"{self.endpoint.name} {self.category}")
 
@@ -692,6 +777,45 @@ class BybitVenue:
             self._streams["private"] = self._private
             self._connect(self._private)
 
+    def _open_trade_socket(self) -> None:
+        """Open the trade socket for order entry; a failure here is not fatal:
+        orders go over REST and the watchdog keeps trying."""
+        assert self.endpoint is not None
+        if self.order_entry != "websocket":
+            return
+        if self.credentials is None:
+            self.order_entry = "rest"  # nothing to send: submit refuses without keys
+            return
+        if self.endpoint.trade_websocket is None:
+            self.order_entry = "rest"
+            self.log.info(
+                "{endpoint} has no trade socket: orders go over REST", endpoint=self.endpoint.name
+            )
+            return
+        stream = _Stream(self, "trade", [])
+        self._trade = stream
+        self._streams["trade"] = stream
+        try:
+            self._connect(stream)
+        except Exception as error:
+            old, stream.socket = stream.socket, None
+            if old is not None:
+                _close_quietly(old)
+            now_s = time.monotonic()
+            stream.down, stream.down_since_s, stream.next_attempt_s = True, now_s, now_s
+            self.log.warning(
+                "trade socket did not connect ({error}): orders go over REST until it does",
+                error=type(error).__name__,
+            )
+            return
+        timeout_s = self.config.request_timeout_ms / 1000
+        if not stream.subscribed.wait(timeout_s):
+            self.log.warning(
+                "trade socket auth not confirmed within {timeout_s} s: orders go over REST "
+                "until it is",
+                timeout_s=timeout_s,
+            )
+
     def _await_private_subscription(self) -> None:
         """Return once the order/execution topics are live: an order placed
         before that would have its ack and fills only in REST answers and
@@ -714,17 +838,22 @@ class BybitVenue:
         )
 
     def _connect(self, stream: _Stream) -> None:
-        """Open a fresh pybit socket for ``stream`` and subscribe (raises on failure)."""
+        """Open a fresh pybit socket for ``stream`` and subscribe (raises on failure).
+
+        The trade socket subscribes to nothing: pybit sends its auth, and the
+        auth's answer marks it ready (``stream.subscribed``).
+        """
         credentials = self.credentials
         kwargs: dict[str, Any] = {
-            "channel_type": self.category if stream.kind == "public" else "private",
             "testnet": False,
             "restart_on_error": False,  # the watchdog owns reconnection
             "ping_interval": self.ping_interval_s,
             "ping_timeout": PING_TIMEOUT_S,
             "retries": 2,
         }
-        if stream.kind == "private" and credentials is not None:
+        if stream.kind != "trade":
+            kwargs["channel_type"] = self.category if stream.kind == "public" else "private"
+        if stream.kind != "public" and credentials is not None:
             kwargs["api_key"] = credentials.api_key
             kwargs["api_secret"] = credentials.api_secret
         now_s = time.monotonic()
@@ -732,6 +861,11 @@ class BybitVenue:
         stream.snapshotted = set()
         stream.subscribed.clear()
         stream.opened_s = stream.last_frame_s = stream.last_data_s = now_s
+        if stream.kind == "trade":
+            stream.socket = _TradeSocket(
+                stream.on_frame, self._count_handler_error, recv_window=RECV_WINDOW_MS, **kwargs
+            )
+            return
         socket = _RawSocket(stream.on_frame, self._count_handler_error, **kwargs)
         stream.socket = socket
         self._send(stream, {"op": "subscribe", "req_id": uuid.uuid4().hex, "args": stream.topics})
@@ -781,6 +915,9 @@ class BybitVenue:
         """Every frame of every stream, on pybit's thread. Never raises."""
         now_s = time.monotonic()
         stream.last_frame_s = now_s
+        if stream.kind == "trade":
+            self._on_trade_frame(stream, raw)
+            return
         try:
             envelope = FRAME_DECODER.decode(raw)
         except msgspec.DecodeError:
@@ -1219,8 +1356,9 @@ class BybitVenue:
     }
 
     def _send_kind(self, rest: _Rest, kind: str, chunk: list[Any]) -> list[Any]:
-        """Send one request of ``kind`` for ``chunk``; emit the outcome of each
-        item. Returns the cancels to send again after a rate limit."""
+        """Send one request of ``kind`` for ``chunk`` (on the trade socket when
+        it is the order entry and ready, else over REST); emit the outcome of
+        each item. Returns the cancels to send again after a rate limit."""
         if not chunk:
             return []
         batch = len(chunk) > 1
@@ -1235,7 +1373,24 @@ class BybitVenue:
             params: dict[str, Any] = {"category": self.category, "request": items}
         else:
             params = {"category": self.category, **items[0]}
-        answer = rest.call(path, method, params)
+        if self._trade is not None:
+            # The budget first: the socket's state is read after the wait.
+            if not self._wait_for_budget(path):
+                self._unknown(chunk, kind, "venue stopping")
+                return []
+            socket = self._trade_socket()
+            if socket is not None:
+                self._send_on_trade_socket(socket, kind, path, chunk, params)
+                return []
+            # Nothing left on the socket: REST is not a resend.
+            self.stats.rest_fallbacks += 1
+        return self._answered(kind, chunk, rest.call(path, method, params))
+
+    def _answered(self, kind: str, chunk: list[Any], answer: _Answer) -> list[Any]:
+        """Emit the outcome of a request of ``kind`` for ``chunk``, answered over
+        REST or the trade socket. Returns the cancels to send again after a
+        rate limit."""
+        batch = len(chunk) > 1  # as _send_kind chose the endpoint
         if not answer.answered:
             self._unknown(chunk, kind, answer.detail)
             return []
@@ -1261,6 +1416,118 @@ class BybitVenue:
         else:
             self._accepted(chunk[0], kind)
         return []
+
+    # ---------------------------------------------------------- trade socket
+
+    def _wait_for_budget(self, path: str) -> bool:
+        """Wait until ``path`` may be called again; False when the venue stops meanwhile."""
+        wait_s = self.budget.wait_s(path)
+        if wait_s > 0:
+            self.stats.backoff_waits += 1
+            if self._stopping.wait(wait_s):
+                return False
+        return True
+
+    def _trade_socket(self) -> _TradeSocket | None:
+        """The trade socket if a request can go on it now (connected, auth answered)."""
+        stream = self._trade
+        if stream is None or stream.down or not stream.subscribed.is_set():
+            return None
+        socket = stream.socket
+        if not isinstance(socket, _TradeSocket) or socket.exited or not socket.is_connected():
+            return None
+        return socket
+
+    def _send_on_trade_socket(
+        self,
+        socket: _TradeSocket,
+        kind: str,
+        path: str,
+        chunk: list[Any],
+        params: dict[str, Any],
+    ) -> None:
+        """Register the request by a fresh reqId, then send it; the answer comes
+        to ``_on_trade_frame``. A send that fails leaves the request Unknown:
+        part of it may have left, so it is queried, never sent again blindly."""
+        request_id = uuid.uuid4().hex
+        timeout_s = self.config.request_timeout_ms / 1000
+        request = _TradeRequest(kind, path, chunk, time.monotonic() + timeout_s)
+        with self._trade_lock:
+            self._trade_pending[request_id] = request
+        self.stats.trade_requests += 1
+        try:
+            socket.send_operation("order." + path.rsplit("/", 1)[1], request_id, params)
+        except Exception as error:
+            self._give_up_trade_requests(
+                [request_id], f"trade socket send failed: {type(error).__name__}"
+            )
+
+    def _on_trade_frame(self, stream: _Stream, raw: str) -> None:
+        """A frame of the trade socket, on pybit's thread. Never raises."""
+        try:
+            frame = _TRADE_FRAME_DECODER.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self.stats.malformed_frames += 1
+            return
+        if frame.op == "auth":
+            if frame.retCode == 0:
+                stream.subscribed.set()
+            else:
+                stream.auth_error = f"{frame.retCode} {frame.retMsg}".strip()
+            return
+        if not frame.op.startswith("order."):
+            return  # pong
+        with self._trade_lock:
+            request = self._trade_pending.pop(frame.reqId, None)
+        if request is None:
+            # Given up (timeout, drop): its orders were queried instead.
+            self.stats.late_trade_replies += 1
+            return
+        limited = frame.retCode == RATE_LIMIT_CODE
+        self.budget.observe(request.path, frame.header, limited=limited)
+        if limited:
+            self.stats.rate_limited += 1
+        answer = _Answer(
+            True, frame.retCode, frame.retMsg, frame.data or {}, frame.retExtInfo or {}
+        )
+        held = self._answered(request.kind, request.chunk, answer)
+        if held:
+            assert self._cancel_worker is not None
+            self._cancel_worker.put_front(held)
+
+    def _give_up_trade_requests(self, request_ids: Iterable[str], detail: str) -> None:
+        """The requests will get no answer (socket lost, send failed): their
+        orders are Unknown until queried. Whoever pops a request settles it,
+        so a reply racing this is dropped as late."""
+        with self._trade_lock:
+            given_up = [
+                request
+                for request_id in request_ids
+                if (request := self._trade_pending.pop(request_id, None)) is not None
+            ]
+        for request in given_up:
+            self.stats.trade_lost += 1
+            self._unknown(request.chunk, request.kind, detail)
+
+    def _expire_trade_requests(self, now_s: float) -> None:
+        """Requests unanswered past their deadline: Unknown, then queried."""
+        with self._trade_lock:
+            expired = [
+                (request_id, request)
+                for request_id, request in self._trade_pending.items()
+                if request.deadline_s <= now_s
+            ]
+            for request_id, _ in expired:
+                del self._trade_pending[request_id]
+        for _, request in expired:
+            self.stats.trade_timeouts += 1
+            self._unknown(
+                request.chunk,
+                request.kind,
+                f"no answer on the trade socket within {self.config.request_timeout_ms} ms",
+            )
+
+    # ---------------------------------------------------------------- answers
 
     def _accepted(self, action: OrderAction, kind: str) -> None:
         if kind == "create":
@@ -1644,6 +1911,11 @@ class BybitVenue:
                     self.log.exception(
                         "watchdog check of the {kind} stream failed", kind=stream.kind
                     )
+            if self._trade is not None:
+                try:
+                    self._expire_trade_requests(time.monotonic())
+                except Exception:
+                    self.log.exception("watchdog expiry of trade requests failed")
 
     def _problem(self, stream: _Stream, now_s: float) -> str:
         socket = stream.socket
@@ -1688,10 +1960,18 @@ class BybitVenue:
             stream.next_attempt_s = now_s
             stream.backoff_s = 0.25
             self.log.warning("{kind} stream lost: {problem}", kind=stream.kind, problem=problem)
-            self._status("disconnected", f"{stream.kind} stream: {problem}")
             old, stream.socket = stream.socket, None
             if old is not None:
                 threading.Thread(target=_close_quietly, args=(old,), daemon=True).start()
+            if stream.kind == "trade":
+                # Not a market-data disconnect (no breaker): orders go over
+                # REST meanwhile. What was pending will never be answered.
+                self._status("trade_socket_lost", f"{problem}; orders over REST until it is back")
+                with self._trade_lock:
+                    pending = list(self._trade_pending)
+                self._give_up_trade_requests(pending, f"trade socket lost: {problem}")
+            else:
+                self._status("disconnected", f"{stream.kind} stream: {problem}")
         if now_s < stream.next_attempt_s or self._stopping.is_set():
             return
         try:
@@ -1710,17 +1990,21 @@ class BybitVenue:
             )
             return
         stream.down = False
-        self.stats.reconnects += 1
         down_s = time.monotonic() - stream.down_since_s
         self.log.info(
             "{kind} stream reconnected after {down_s} s", kind=stream.kind, down_s=round(down_s, 3)
         )
+        if stream.kind == "trade":
+            self.stats.trade_reconnects += 1
+            self._status("trade_socket_restored", f"after {down_s:.2f} s")
+            return
+        self.stats.reconnects += 1
         self._status("reconnected", f"{stream.kind} stream after {down_s:.2f} s")
         if stream.kind == "private" and self._query_worker is not None:
             self._query_worker.put([("backfill",)])
 
 
-def _close_quietly(socket: _RawSocket) -> None:
+def _close_quietly(socket: _RawSocket | _TradeSocket) -> None:
     """Close a pybit socket that may be half dead; never raises."""
     try:
         socket.exited = True

@@ -134,8 +134,10 @@ def sink() -> RecordingSink:
 
 @pytest.fixture
 def venue(emulator: EmulatorServer, sink: RecordingSink) -> Iterator[BybitVenue]:
+    """Orders over REST (order_entry = "rest"): the REST paths, rate limits and
+    faults below are REST's. ``ws_venue`` trades on the trade socket."""
     started = BybitVenue(
-        venue_config(emulator),
+        venue_config(emulator, order_entry="rest"),
         instruments(),
         None,
         sink,
@@ -554,3 +556,246 @@ def test_a_stop_is_sent_as_a_conditional_order_not_a_market_order(
     assert not [f for f in sink.of(Fill) if f.order_link_id == "stop-1"]  # nothing traded
     venue.submit([CancelOrder("stop-1", "BTCUSDT")])
     eventually(lambda: last_status(sink, "stop-1") == "Deactivated", what="deactivated stop")
+
+
+# ------------------------------------------------- order entry: trade socket
+
+
+@pytest.fixture
+def ws_venue(emulator: EmulatorServer, sink: RecordingSink) -> Iterator[BybitVenue]:
+    """Orders on the trade socket (order_entry = "websocket", the default)."""
+    started = BybitVenue(
+        venue_config(emulator, order_entry="websocket"),
+        instruments(),
+        None,
+        sink,
+        credentials=Credentials(API_KEY, API_SECRET),
+    )
+    started.start()
+    eventually(lambda: sink.snapshots(), what="first book snapshot")
+    eventually(lambda: private_subscribed(emulator), what="private subscriptions")
+    eventually(lambda: started.trade_socket_ready, what="trade socket authenticated")
+    yield started
+    started.stop()
+
+
+def channels(emulator: EmulatorServer, order_link_id: str) -> list[tuple[str, str]]:
+    """(channel, op) of every order request the emulator executed naming
+    ``order_link_id``, oldest first: rest or trade (the socket)."""
+    return emulator.call(
+        lambda hub: [
+            (r.channel, r.op) for r in hub.order_requests if order_link_id in r.order_link_ids
+        ]
+    )
+
+
+def settled_after_unknown(sink: RecordingSink, order_link_id: str) -> OrderUpdate | None:
+    """The last update of an order that went Unknown, once something followed
+    the Unknown (the query's answer)."""
+    updates = sink.updates(order_link_id)
+    unknown = [n for n, u in enumerate(updates) if u.status == OrderStatus.UNKNOWN]
+    if not unknown or unknown[-1] == len(updates) - 1:
+        return None
+    return updates[-1]
+
+
+def test_trade_socket_places_amends_cancels_and_fills_come_on_the_private_stream(
+    ws_venue: BybitVenue, sink: RecordingSink, emulator: EmulatorServer
+) -> None:
+    rest_before = ws_venue.stats.requests
+    bid, ask = touch(emulator)
+    ws_venue.submit([NewOrder("ws-single-1", "BTCUSDT", Side.BUY, 10, bid - 500, "PostOnly")])
+    eventually(lambda: last_status(sink, "ws-single-1") == OrderStatus.NEW, what="ack")
+    ws_venue.submit([AmendOrder("ws-single-1", "BTCUSDT", bid - 501, 20)])
+    eventually(
+        lambda: any(
+            u.price_ticks == bid - 501 and u.size_lots == 20 for u in sink.updates("ws-single-1")
+        ),
+        what="amend ack",
+    )
+    (record,) = orders_at_emulator(emulator, "ws-single-1")
+    assert (record.price_ticks, record.qty_lots) == (bid - 501, 20)
+    ws_venue.submit([CancelOrder("ws-single-1", "BTCUSDT")])
+    eventually(lambda: last_status(sink, "ws-single-1") == OrderStatus.CANCELLED, what="cancel")
+    assert not any(u.reject_code for u in sink.updates("ws-single-1"))
+
+    ws_venue.submit([NewOrder("ws-take-1", "BTCUSDT", Side.BUY, 2, ask + 200, "IOC")])
+
+    def fills() -> list[Fill]:  # one per price level taken
+        return [f for f in sink.of(Fill) if f.order_link_id == "ws-take-1"]
+
+    eventually(lambda: sum(f.size_lots for f in fills()) == 2, what="fills of 2 lots")
+    assert all(f.side is Side.BUY and f.exec_id for f in fills())
+    eventually(lambda: last_status(sink, "ws-take-1") == OrderStatus.FILLED, what="filled")
+    ws_venue.submit([NewOrder("ws-take-2", "BTCUSDT", Side.SELL, 2, None, "IOC", reduce_only=True)])
+    eventually(lambda: last_status(sink, "ws-take-2") == OrderStatus.FILLED, what="flatten")
+
+    assert channels(emulator, "ws-single-1") == [
+        ("trade", "order.create"),
+        ("trade", "order.amend"),
+        ("trade", "order.cancel"),
+    ]
+    assert channels(emulator, "ws-take-1") == [("trade", "order.create")]
+    assert channels(emulator, "ws-take-2") == [("trade", "order.create")]
+    # Not one REST call: acks came on the socket, fills on the private stream.
+    assert ws_venue.stats.requests == rest_before
+    assert ws_venue.stats.trade_requests >= 5 and ws_venue.stats.rest_fallbacks == 0
+
+
+def test_trade_socket_batches_report_each_item_with_the_venue_code(
+    ws_venue: BybitVenue, sink: RecordingSink, emulator: EmulatorServer
+) -> None:
+    bid, _ = touch(emulator)
+    ids = [f"ws-batch-{n}" for n in range(4)]
+    ws_venue.submit(
+        [
+            NewOrder(ids[0], "BTCUSDT", Side.BUY, 10, bid - 600, "PostOnly"),
+            NewOrder(ids[1], "BTCUSDT", Side.BUY, 11, bid - 601, "PostOnly"),
+            NewOrder(ids[2], "BTCUSDT", Side.BUY, 12, bid - 602, "PostOnly"),
+            # Above 10x leverage on 100k USDT: refused by the venue alone.
+            NewOrder(ids[3], "BTCUSDT", Side.BUY, 100_000, bid - 603, "PostOnly"),
+        ]
+    )
+    eventually(
+        lambda: all(last_status(sink, i) == OrderStatus.NEW for i in ids[:3]), what="batch acks"
+    )
+    rejected = eventually(
+        lambda: last_status(sink, ids[3]) == OrderStatus.REJECTED and sink.updates(ids[3])
+    )
+    assert rejected[-1].reject_code == "110007" and rejected[-1].reject_reason
+    ws_venue.submit([AmendOrder(i, "BTCUSDT", bid - 700, 5) for i in ids[:2]])
+    eventually(
+        lambda: all(any(u.price_ticks == bid - 700 for u in sink.updates(i)) for i in ids[:2]),
+        what="batch amend acks",
+    )
+    ws_venue.submit([CancelOrder(i, "BTCUSDT") for i in ids[:3]])
+    eventually(
+        lambda: all(last_status(sink, i) == OrderStatus.CANCELLED for i in ids[:3]),
+        what="batch cancels",
+    )
+    sent = [entry for i in ids for entry in channels(emulator, i)]
+    assert {channel for channel, _ in sent} == {"trade"}
+    assert {op for _, op in sent} == {
+        "order.create-batch",
+        "order.amend-batch",
+        "order.cancel-batch",
+    }
+
+
+def test_trade_socket_refusals_carry_the_venue_code(
+    ws_venue: BybitVenue, sink: RecordingSink, emulator: EmulatorServer
+) -> None:
+    bid, _ = touch(emulator)
+    ws_venue.submit([NewOrder("ws-poor-1", "BTCUSDT", Side.BUY, 100_000, bid - 500, "PostOnly")])
+    rejected = eventually(
+        lambda: last_status(sink, "ws-poor-1") == OrderStatus.REJECTED and sink.updates("ws-poor-1")
+    )
+    assert rejected[-1].reject_code == "110007" and rejected[-1].reject_reason
+    assert rejected[-1].order_link_id == "ws-poor-1"
+    ws_venue.submit([CancelOrder("ws-never-placed", "BTCUSDT")])
+    refused = eventually(lambda: sink.updates("ws-never-placed"), what="refused cancel")
+    assert refused[0].reject_code == "110001" and refused[0].status == OrderStatus.UNKNOWN
+    assert channels(emulator, "ws-poor-1") == [("trade", "order.create")]
+    assert channels(emulator, "ws-never-placed") == [("trade", "order.cancel")]
+
+
+@pytest.mark.parametrize("executed", [True, False], ids=["create-ran", "create-lost"])
+def test_trade_socket_lost_with_a_create_pending_is_queried_and_rest_takes_over(
+    ws_venue: BybitVenue, sink: RecordingSink, emulator: EmulatorServer, executed: bool
+) -> None:
+    link_id = "ws-cut-ran" if executed else "ws-cut-lost"
+    lost_before = ws_venue.stats.trade_lost
+    bid, _ = touch(emulator)
+    # The socket stays down until the test lets it back, so the fallback is seen.
+    emulator.faults.refuse_sockets("trade")
+    emulator.faults.cut_trade_socket(1, executed=executed)
+    ws_venue.submit([NewOrder(link_id, "BTCUSDT", Side.BUY, 10, bid - 500, "PostOnly")])
+    eventually(
+        lambda: "trade_socket_lost" in [status for status, _ in sink.statuses()],
+        what="the trade socket reported lost",
+    )
+    settled = eventually(
+        lambda: settled_after_unknown(sink, link_id), what="Unknown, then the query's answer"
+    )
+    story = (sink.updates(link_id), ws_venue.stats, channels(emulator, link_id))
+    if executed:
+        assert settled.status == OrderStatus.NEW, story
+        assert len(orders_at_emulator(emulator, link_id)) == 1
+    else:
+        assert settled.status == OrderStatus.REJECTED, story
+        assert settled.reject_code == "ORDER_NOT_FOUND", story
+        assert orders_at_emulator(emulator, link_id) == []
+    # Never sent again: the one create the exchange ran (if any) came on the socket.
+    assert channels(emulator, link_id) == ([("trade", "order.create")] if executed else [])
+    assert ws_venue.stats.trade_lost == lost_before + 1, story
+
+    # While the socket is down, new orders go over REST.
+    assert not ws_venue.trade_socket_ready
+    fallbacks_before = ws_venue.stats.rest_fallbacks
+    fallback_id = link_id + "-rest"
+    ws_venue.submit([NewOrder(fallback_id, "BTCUSDT", Side.BUY, 10, bid - 501, "PostOnly")])
+    eventually(lambda: last_status(sink, fallback_id) == OrderStatus.NEW, what="REST ack")
+    assert channels(emulator, fallback_id) == [("rest", "order.create")]
+    assert ws_venue.stats.rest_fallbacks == fallbacks_before + 1
+
+    # Back on the socket once the watchdog has reconnected it.
+    emulator.faults.refuse_sockets("trade", enabled=False)
+    eventually(lambda: ws_venue.trade_socket_ready, timeout_s=15, what="the trade socket back")
+    assert "trade_socket_restored" in [status for status, _ in sink.statuses()]
+    resting = [fallback_id, link_id] if executed else [fallback_id]
+    ws_venue.submit([CancelOrder(i, "BTCUSDT") for i in resting])
+    eventually(
+        lambda: all(last_status(sink, i) == OrderStatus.CANCELLED for i in resting),
+        what="cancels on the socket",
+    )
+    assert channels(emulator, fallback_id)[-1][0] == "trade"
+    assert ws_venue.stats.rest_fallbacks == fallbacks_before + 1
+    assert all(len(orders_at_emulator(emulator, i)) == 1 for i in resting)
+
+
+def test_trade_socket_withheld_ack_is_unknown_then_resolved_by_query_without_a_resend(
+    ws_venue: BybitVenue, sink: RecordingSink, emulator: EmulatorServer
+) -> None:
+    timeouts_before = ws_venue.stats.trade_timeouts
+    late_before = ws_venue.stats.late_trade_replies
+    bid, _ = touch(emulator)
+    # Executed at once, answered well after the venue's 500 ms timeout.
+    emulator.faults.lose_acks(1, delay_ms=1500)
+    ws_venue.submit([NewOrder("ws-lost-ack", "BTCUSDT", Side.BUY, 10, bid - 500, "PostOnly")])
+    settled = eventually(
+        lambda: settled_after_unknown(sink, "ws-lost-ack"), what="Unknown, then the query's answer"
+    )
+    assert settled.status == OrderStatus.NEW
+    assert ws_venue.stats.trade_timeouts == timeouts_before + 1
+    assert len(orders_at_emulator(emulator, "ws-lost-ack")) == 1
+    # The answer that finally comes is dropped: the query has settled the order.
+    eventually(lambda: ws_venue.stats.late_trade_replies > late_before, what="the late answer")
+    assert channels(emulator, "ws-lost-ack") == [("trade", "order.create")]
+    # The socket itself was fine all along: the cancel goes on it.
+    assert ws_venue.trade_socket_ready
+    ws_venue.submit([CancelOrder("ws-lost-ack", "BTCUSDT")])
+    eventually(lambda: last_status(sink, "ws-lost-ack") == OrderStatus.CANCELLED, what="cancel")
+    assert channels(emulator, "ws-lost-ack") == [
+        ("trade", "order.create"),
+        ("trade", "order.cancel"),
+    ]
+
+
+def test_rest_order_entry_keeps_orders_off_the_trade_socket(
+    venue: BybitVenue, sink: RecordingSink, emulator: EmulatorServer
+) -> None:
+    assert venue.order_entry == "rest" and not venue.trade_socket_ready
+    bid, _ = touch(emulator)
+    venue.submit([NewOrder("rest-only-1", "BTCUSDT", Side.BUY, 10, bid - 500, "PostOnly")])
+    eventually(lambda: last_status(sink, "rest-only-1") == OrderStatus.NEW, what="ack")
+    venue.submit([CancelOrder("rest-only-1", "BTCUSDT")])
+    eventually(lambda: last_status(sink, "rest-only-1") == OrderStatus.CANCELLED, what="cancel")
+    assert channels(emulator, "rest-only-1") == [("rest", "order.create"), ("rest", "order.cancel")]
+    assert venue.stats.trade_requests == 0 and venue.stats.rest_fallbacks == 0
+    # No trade socket at the venue (one of an earlier test may still be closing).
+    eventually(
+        lambda: (
+            not emulator.call(lambda hub: [c for c in hub.streams.connections if c.kind == "trade"])
+        ),
+        what="no trade socket",
+    )
