@@ -34,7 +34,10 @@ Events (``events(venue, symbol)``, newest last):
   at distinct prices, cancelled within ``ladder_window_ms`` of one another:
   a ladder that appeared and vanished together. Ladder prices are distinct,
   neighbours at most ``ladder_max_gap_ticks`` apart. Members of a group of
-  ``ladder_min_levels`` or more are judged only as a ladder.
+  ``ladder_min_levels`` or more are judged only as a ladder. One-sided only:
+  a ladder-sized group on the other side starting within ``ladder_window_ms``
+  makes both a market maker's two-sided requote, not reported (counted as
+  ``two_sided_ladders``).
 
 Each event carries, per level, the price, lots added, lifetime, distance at
 placement and at removal, and traded and cancelled lots.
@@ -181,7 +184,7 @@ _EXPIRED = "expired"
 
 
 class _Group:
-    __slots__ = ("cancelled", "closed", "first_ns", "judged", "members")
+    __slots__ = ("cancelled", "closed", "first_ns", "judged", "members", "two_sided")
 
     def __init__(self, first_ns: int) -> None:
         self.first_ns = first_ns
@@ -191,6 +194,9 @@ class _Group:
         self.cancelled: list[_Placement] = []
         self.closed = False
         self.judged = False  # a ladder emits at most one event
+        # A ladder-sized group on the other side within the ladder window: a
+        # market maker requoting both sides, not layering.
+        self.two_sided = False
 
 
 class _Placement:
@@ -262,12 +268,21 @@ class _Placement:
 
 
 class _SideState:
-    __slots__ = ("group", "score", "score_name", "score_stamp_ns", "side", "tracked")
+    __slots__ = (
+        "group",
+        "previous_group",
+        "score",
+        "score_name",
+        "score_stamp_ns",
+        "side",
+        "tracked",
+    )
 
     def __init__(self, side: Side) -> None:
         self.side = side
         self.tracked: dict[int, _Placement] = {}  # price -> newest placement there
         self.group: _Group | None = None  # the group still open to new placements
+        self.previous_group: _Group | None = None  # the one before it
         self.score = 0.0
         self.score_stamp_ns = 0
         self.score_name = "spoof_score_bid" if side is Side.BUY else "spoof_score_ask"
@@ -284,6 +299,7 @@ class _InstrumentState:
         "reference_due_ns",
         "reference_lots",
         "resting",
+        "two_sided_ladders",
     )
 
     def __init__(self, max_events: int) -> None:
@@ -298,6 +314,7 @@ class _InstrumentState:
         self.resting: deque[_Placement] = deque()  # placement order, for expiry
         self.events: deque[SpoofEvent] = deque(maxlen=max_events)
         self.event_count = 0
+        self.two_sided_ladders = 0  # ladders not reported: the other side had one too
 
 
 class SpoofingAnalyzer:
@@ -470,6 +487,7 @@ class SpoofingAnalyzer:
         group = side_state.group
         if group is None or ts_ns - group.first_ns > self.ladder_window_ns:
             group = _Group(ts_ns)
+            side_state.previous_group = side_state.group
             side_state.group = group
             self._schedule(state, ts_ns + self.ladder_window_ns, group)
         reference = state.reference_lots
@@ -512,6 +530,7 @@ class SpoofingAnalyzer:
             due_ns, _, item = heappop(due)
             if isinstance(item, _Group):
                 item.closed = True
+                self._pair_with_other_side(state, item)
                 self._judge(state, item, due_ns)
                 continue
             placement: _Placement = item
@@ -602,6 +621,9 @@ class SpoofingAnalyzer:
         if len(best) < minimum:
             return
         group.judged = True
+        if group.two_sided:
+            state.two_sided_ladders += 1
+            return
         self._emit(
             state,
             SpoofEvent(
@@ -612,6 +634,26 @@ class SpoofingAnalyzer:
                 tuple(sorted((p.evidence() for p in best), key=lambda e: e.price_ticks)),
             ),
         )
+
+    def _pair_with_other_side(self, state: _InstrumentState, group: _Group) -> None:
+        """At a group's close: mark it and a ladder-sized group of the other
+        side placed within the ladder window as two-sided. Groups on one side
+        start more than a window apart, so the other side's current and
+        previous groups are the only candidates; one still open is paired when
+        it closes. Both close before either can be judged as long as
+        ``trade_grace_ms`` exceeds ``ladder_window_ms`` (the defaults do)."""
+        minimum = self.settings.ladder_min_levels
+        if len(group.members) < minimum:
+            return
+        other = state.ask if group.members[0].side is Side.BUY else state.bid
+        for candidate in (other.group, other.previous_group):
+            if (
+                candidate is not None
+                and candidate.closed
+                and len(candidate.members) >= minimum
+                and abs(candidate.first_ns - group.first_ns) <= self.ladder_window_ns
+            ):
+                group.two_sided = candidate.two_sided = True
 
     def _longest_ladder(self, placements: list[_Placement]) -> list[_Placement]:
         """The longest run of distinct prices with gaps <= ladder_max_gap_ticks."""

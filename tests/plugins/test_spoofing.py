@@ -129,3 +129,36 @@ def test_a_ladder_that_trades_away_is_not_layering() -> None:
     market.delta(400, asks={price: 0 for price in ladder})
     market.delta(1000, bids={TOUCH - 5: 11})
     assert market.module("spoofing").events("sim", "BTCUSDT") == []
+
+
+def test_ladders_on_both_sides_together_are_market_making_not_layering() -> None:
+    """A maker requoting both sides places and pulls a ladder on each at once:
+    neither is reported; the same ask ladder alone is (the test above)."""
+    market = ScriptedMarket("spoofing", settings=SETTINGS)
+    fresh_book(market, 0)
+    asks = {TOUCH + 20: 40, TOUCH + 21: 40, TOUCH + 22: 40}
+    bids = {TOUCH - 20: 40, TOUCH - 21: 40, TOUCH - 22: 40}
+    market.delta(100, asks=asks)
+    market.delta(150, bids=bids)  # within the 100 ms ladder window of the asks
+    market.delta(400, asks={price: 0 for price in asks}, bids={price: 0 for price in bids})
+    market.delta(1000, bids={TOUCH - 5: 11})
+    module = market.module("spoofing")
+    assert module.events("sim", "BTCUSDT") == []
+    assert module.analyzer.states[("sim", "BTCUSDT")].two_sided_ladders == 2
+
+
+def test_a_ladder_on_the_other_side_later_than_the_window_does_not_excuse_layering() -> None:
+    market = ScriptedMarket("spoofing", settings=SETTINGS)
+    fresh_book(market, 0)
+    asks = {TOUCH + 20: 40, TOUCH + 21: 40, TOUCH + 22: 40}
+    bids = {TOUCH - 20: 40, TOUCH - 21: 40, TOUCH - 22: 40}
+    market.delta(100, asks=asks)
+    market.delta(300, bids=bids)  # 200 ms later: a separate decision
+    market.delta(400, asks={price: 0 for price in asks})
+    market.delta(600, bids={price: 0 for price in bids})
+    market.delta(1200, bids={TOUCH - 5: 11})
+    events = market.module("spoofing").events("sim", "BTCUSDT")
+    assert sorted((event.kind, event.side) for event in events) == [
+        ("layering", Side.SELL),
+        ("layering", Side.BUY),
+    ]
