@@ -63,6 +63,8 @@ class CircuitBreakers:
     _reject_times_ns: list[int] = field(default_factory=list)
     _disconnect_times_ns: dict[str, list[int]] = field(default_factory=dict)
     _mid_windows: dict[tuple[str, str], MidWindow] = field(default_factory=dict)
+    # Per instrument: the names of its stale, spread and volatility breakers.
+    _book_breaker_names: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)
     _peak_equity: Decimal | None = None
     _day_start_equity: Decimal | None = None
     _day: int = -1
@@ -113,67 +115,75 @@ class CircuitBreakers:
         for key, state in self.engine.instruments.items():
             if state.strategies:
                 self._check_book(key, state, now_ns)
-        limit = self.limits.max_rejects
-        window_ns = int(self.limits.reject_window_s * NS_PER_S)
-        recent = [t for t in self._reject_times_ns if t >= now_ns - window_ns]
-        self._set(
-            "rejects",
-            len(recent) > limit,
-            now_ns,
-            None,
-            f"more than {limit} rejects in {self.limits.reject_window_s} s",
-        )
+        self._check_rejects(now_ns)
         if not self.halted:
             self._check_losses(now_ns)
 
     # -- the checks --------------------------------------------------------------------------
 
+    # A check runs every housekeeping tick and almost never trips: the breaker
+    # names are built once per instrument, and a reason is formatted only
+    # when its condition holds (``_set`` reads it only then).
+
     def _check_book(self, key: tuple[str, str], state: InstrumentState, now_ns: int) -> None:
         book = state.book
-        name = f"{key[0]}:{key[1]}"
+        names = self._book_breaker_names.get(key)
+        if names is None:
+            name = f"{key[0]}:{key[1]}"
+            names = (f"stale {name}", f"spread {name}", f"volatility {name}")
+            self._book_breaker_names[key] = names
+        stale_key, spread_key, volatility_key = names
         limits = self.limits
+        stale = book.is_valid and book.is_stale(now_ns)
         self._set(
-            f"stale {name}",
-            book.is_valid and book.is_stale(now_ns),
+            stale_key,
+            stale,
             now_ns,
             state,
-            f"no book update for {book.stale_after_ns // 1_000_000} ms",
+            f"no book update for {book.stale_after_ns // 1_000_000} ms" if stale else "",
         )
         mid = book.mid_ticks()
         if mid is None or not book.is_valid:
             return
         if limits.max_spread_bps is not None:
             spread_bps = (book.best_ask_ticks - book.best_bid_ticks) / mid * 10_000
+            too_wide = spread_bps > float(limits.max_spread_bps)
             self._set(
-                f"spread {name}",
-                spread_bps > float(limits.max_spread_bps),
+                spread_key,
+                too_wide,
                 now_ns,
                 state,
-                f"spread {spread_bps:.1f} bps above {limits.max_spread_bps}",
+                f"spread {spread_bps:.1f} bps above {limits.max_spread_bps}" if too_wide else "",
             )
         if limits.max_mid_move_bps is not None:
             window = self._mid_windows.setdefault(key, MidWindow(now_ns, mid))
             moved_bps = abs(mid - window.start_mid_ticks) / window.start_mid_ticks * 10_000
+            too_fast = moved_bps > float(limits.max_mid_move_bps)
             self._set(
-                f"volatility {name}",
-                moved_bps > float(limits.max_mid_move_bps),
+                volatility_key,
+                too_fast,
                 now_ns,
                 state,
-                f"mid moved {moved_bps:.1f} bps within {limits.mid_move_window_ms} ms",
+                f"mid moved {moved_bps:.1f} bps within {limits.mid_move_window_ms} ms"
+                if too_fast
+                else "",
             )
             if now_ns - window.start_ns >= limits.mid_move_window_ms * 1_000_000:
                 window.start_ns, window.start_mid_ticks = now_ns, mid
 
     def _check_rejects(self, now_ns: int) -> None:
         limit = self.limits.max_rejects
-        window_ns = int(self.limits.reject_window_s * NS_PER_S)
-        recent = sum(1 for t in self._reject_times_ns if t >= now_ns - window_ns)
+        times = self._reject_times_ns
+        too_many = False
+        if len(times) > limit:
+            window_ns = int(self.limits.reject_window_s * NS_PER_S)
+            too_many = sum(1 for t in times if t >= now_ns - window_ns) > limit
         self._set(
             "rejects",
-            recent > limit,
+            too_many,
             now_ns,
             None,
-            f"more than {limit} rejects in {self.limits.reject_window_s} s",
+            f"more than {limit} rejects in {self.limits.reject_window_s} s" if too_many else "",
         )
 
     def _check_losses(self, now_ns: int) -> None:
@@ -213,7 +223,8 @@ class CircuitBreakers:
         self, key: str, condition: bool, now_ns: int, slots: list[Any] | None, reason: str
     ) -> None:
         """Trip ``key`` (pausing ``slots``, or every strategy when None) while the
-        condition holds; reset it once clear for the cooldown."""
+        condition holds; reset it once clear for the cooldown. ``reason`` is
+        read only while the condition holds."""
         trip = self.trips.get(key)
         if condition:
             if trip is None:

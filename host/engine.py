@@ -10,7 +10,6 @@ it events on its own loop, the replay driver calls it directly.
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from loguru import logger
 
-from host.book import OrderBook
+from host.book import BookEvent, OrderBook
 from host.breakers import HOUSEKEEPING_MS, CircuitBreakers
 from host.clock import Clock, Scheduler
 from host.journal import Journal, JournalError, OrderIntent
@@ -96,6 +95,10 @@ def plain_calls(pm: Any, hook: Any, hook_arguments: Sequence[str]) -> PlainCalls
 # The base class's market handlers return None; the engine skips calling them.
 _BASE_ON_BOOK = Strategy.on_book
 _BASE_ON_TRADE = Strategy.on_trade
+# What OrderBook.apply returns when it applied a message (tested by identity:
+# BookEvent's truthiness is a Python call, once per book message).
+_APPLIED = BookEvent.APPLIED
+_SNAPSHOT = BookEvent.SNAPSHOT
 
 if TYPE_CHECKING:
     from host.config import Config
@@ -315,11 +318,6 @@ class Engine:
                 self._arm_timer(slot, interval_ms * 1_000_000)
         if self.scheduler is not None:
             self._arm_housekeeping(HOUSEKEEPING_MS * 1_000_000)
-        # What start-up built (modules, plugins, config, books, venues) lives as
-        # long as the host. Frozen, the collector's full collections skip it:
-        # on a loaded host one such walk takes tens of ms, a latency spike in
-        # the middle of quoting. ``shutdown`` thaws it.
-        gc.freeze()
 
     def stop(self) -> None:
         """Stop quoting: ``on_stop`` for each strategy, cancel all our orders.
@@ -351,7 +349,6 @@ class Engine:
         self.hook.mmhost_shutdown(engine=self)
         for venue in self.venues.values():
             venue.stop()
-        gc.unfreeze()
 
     def cancel_all(self, strategy_id: str | None = None) -> int:
         """Cancel every live order of ours (of one strategy); returns how many."""
@@ -444,7 +441,8 @@ class Engine:
             stats.first_event_ns = message.ts_local_ns
         stats.last_event_ns = message.ts_local_ns
         book = state.book
-        if not book.apply(message):
+        event = book.apply(message)
+        if event is not _APPLIED and event is not _SNAPSHOT:
             stats.book_rejected += 1
             if not book.is_valid and state.strategies:
                 self._book_broken(state, message)

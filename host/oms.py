@@ -142,14 +142,22 @@ class OrderManager:
             o for o in self.orders.values() if o.strategy_id == strategy_id and not o.is_terminal
         ]
 
-    def live_on(self, venue: str, symbol: str) -> list[LiveOrder]:
-        """Live resting orders (quotes) of every strategy on one instrument."""
-        return [
-            order
-            for by_tag in self._by_tag.values()
-            for order in by_tag.values()
-            if order.venue == venue and order.symbol == symbol and not order.is_terminal
-        ]
+    def live_on(
+        self, venue: str, symbol: str, *, exclude_strategy: str | None = None
+    ) -> list[LiveOrder]:
+        """Live resting orders (quotes) of every strategy on one instrument,
+        but ``exclude_strategy``'s when given."""
+        # Loops rather than a comprehension (a function call in 3.11) and the
+        # status test inlined: risk and metrics ask this for every Decision.
+        terminal = OrderStatus.TERMINAL
+        live = []
+        for strategy_id, by_tag in self._by_tag.items():
+            if strategy_id == exclude_strategy:
+                continue
+            for order in by_tag.values():
+                if order.venue == venue and order.symbol == symbol and order.status not in terminal:
+                    live.append(order)
+        return live
 
     def open_order_count(self, strategy_id: str) -> int:
         return len(self.live_orders(strategy_id))

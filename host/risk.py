@@ -333,25 +333,20 @@ class BuiltinRiskRules:
         for quote in quotes:
             if quote.side is _SELL and (best_ask is None or quote.price_ticks < best_ask):
                 best_ask = quote.price_ticks
-        crossing: set[str] = (
-            set()
-            if best_ask is None
-            else {q.tag for q in quotes if q.side is _BUY and q.price_ticks >= best_ask}
-        )
+        crossing: set[str] = set()
+        if best_ask is not None:
+            for quote in quotes:  # a loop, not a set comprehension: no call per Decision
+                if quote.side is _BUY and quote.price_ticks >= best_ask:
+                    crossing.add(quote.tag)
         if self.engine is None:
             return crossing
-        others = [
-            order
-            for order in self.engine.oms.live_on(venue, symbol)
-            if order.strategy_id != strategy_id and order.price_ticks is not None
-        ]
-        if not others:
+        others = self.engine.oms.live_on(venue, symbol, exclude_strategy=strategy_id)
+        if not others:  # one strategy on the instrument: the usual case
             return crossing
         for quote in quotes:
             for order in others:
-                if order.side is quote.side:
+                if order.side is quote.side or order.price_ticks is None:
                     continue
-                assert order.price_ticks is not None
                 if (quote.side is Side.BUY and quote.price_ticks >= order.price_ticks) or (
                     quote.side is Side.SELL and quote.price_ticks <= order.price_ticks
                 ):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -247,12 +248,14 @@ class WallAnalyzer:
                 side_state.sizes = {}
             side_state.nearest_price_ticks = 0
             return
-        # Best first, so the first wall (dicts keep insertion order) is the nearest.
-        walls = {
-            price: size for price, size in zip(prices, sizes, strict=True) if size >= threshold
-        }
-        previous_first_seen = side_state.first_seen_ns
-        side_state.first_seen_ns = {price: previous_first_seen.get(price, ts_ns) for price in walls}
+        # Best first, so the first wall (dicts keep insertion order) is the
+        # nearest. Built by C iterators: this runs on most messages.
+        walls = dict(compress(zip(prices, sizes, strict=True), map(threshold.__le__, sizes)))
+        if walls.keys() != side_state.sizes.keys():  # a wall came or went
+            previous_first_seen = side_state.first_seen_ns
+            side_state.first_seen_ns = {
+                price: previous_first_seen.get(price, ts_ns) for price in walls
+            }
         side_state.sizes = walls
         side_state.nearest_price_ticks = next(iter(walls))
 

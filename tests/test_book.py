@@ -8,6 +8,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import host.book as book_module
 from host.book import BookEvent, BookSet, OrderBook
 from host.models import BookMessage, Level, Side
 
@@ -128,6 +129,91 @@ def test_book_matches_brute_force_reference(
         assert book.size_at(Side.SELL, price) == reference.asks.get(price, 0)
         if book.best_bid_ticks and book.best_ask_ticks:
             assert book.best_bid_ticks < book.best_ask_ticks
+
+
+# Near the touch and often deleting (size 0), so best levels go; the prices
+# are then spread from dense (step 1: the next best a tick or two away) to
+# sparse (step 97: beyond the best-price walk, so the sorted list answers).
+churning_levels = st.lists(
+    st.tuples(st.integers(985, 1015), st.integers(0, 3)), min_size=0, max_size=12
+)
+spread_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["delta"] * 6 + ["snapshot", "tracked", "reset"]),
+        churning_levels,
+        churning_levels,
+        st.integers(0, 3),  # read the sorted levels after this step when 0
+    ),
+    min_size=20,
+    max_size=80,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=spread_steps,
+    step_ticks=st.sampled_from([1, 3, 97]),
+    max_gone=st.sampled_from([book_module._MAX_GONE, -395]),
+)
+def test_untracked_deltas_owe_the_sorted_list_nothing_when_read(
+    steps: list[tuple[str, list[tuple[int, int]], list[tuple[int, int]], int]],
+    step_ticks: int,
+    max_gone: int,
+) -> None:
+    """Untracked deltas edit the sorted price lists only when they are read:
+    the best prices stay exact after every delta (a walk from the old best or
+    the list), and any read, however many deltas later, sees the exact levels;
+    switching tracking on in between sees them too. With ``_MAX_GONE`` at
+    -395 the deltas themselves settle the lists every few deletes."""
+    saved_max_gone, book_module._MAX_GONE = book_module._MAX_GONE, max_gone
+    try:
+        check_untracked_steps(steps, step_ticks)
+    finally:
+        book_module._MAX_GONE = saved_max_gone
+
+
+def check_untracked_steps(
+    steps: list[tuple[str, list[tuple[int, int]], list[tuple[int, int]], int]], step_ticks: int
+) -> None:
+    book = OrderBook("test", "X")
+    reference = ReferenceBook()
+    # Deep levels no delta touches: a few edits owed to a long list are made
+    # one by one, many to a short one by sorting the prices anew.
+    ladder_bids = [(price, 1) for price in range(500, 600)]
+    ladder_asks = [(price, 1) for price in range(1400, 1500)]
+
+    def spread(levels: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        return [(100_000 + (price - 1000) * step_ticks, size) for price, size in levels]
+
+    for update_id, (kind, bids, asks, read) in enumerate(steps, start=1):
+        if kind == "reset":
+            book.reset()
+            reference = ReferenceBook()
+            continue
+        # Bids below 1000 and asks above: the book never crosses.
+        bids = [(price, size) for price, size in bids if price < 1000]
+        asks = [(price, size) for price, size in asks if price >= 1000]
+        if kind == "snapshot" or not book.is_valid:
+            if read % 2:
+                bids, asks = ladder_bids + bids, ladder_asks + asks
+            message = snapshot(spread(bids), spread(asks), update_id)
+        else:
+            message = delta(spread(bids), spread(asks), update_id)
+        book.track_changes = kind == "tracked"
+        reference.apply(message)
+        result = book.apply(message)
+        assert book.best_bid_ticks == reference.best_bid()
+        assert book.best_ask_ticks == reference.best_ask()
+        assert book.best_bid_size_lots == reference.bids.get(reference.best_bid(), 0)
+        assert book.best_ask_size_lots == reference.asks.get(reference.best_ask(), 0)
+        assert result in (BookEvent.SNAPSHOT, BookEvent.APPLIED)
+        if read == 0:
+            for side in (Side.BUY, Side.SELL):
+                assert book.levels(side, 1000) == reference.levels(side, 1000)
+                prices, sizes = book.top_of_book(side, 3)
+                assert [Level(*row) for row in zip(prices, sizes, strict=True)] == (
+                    reference.levels(side, 3)
+                )
 
 
 @settings(max_examples=150, deadline=None)

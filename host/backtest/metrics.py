@@ -58,6 +58,7 @@ MARKOUT_HORIZONS_S: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60
 SUMMARY_MARKOUTS_S: tuple[float, ...] = (1.0, 10.0, 60.0)
 MINUTES_PER_YEAR = 365 * 24 * 60
 SERIES_INTERVAL_NS = 1_000_000_000
+_NO_MARKOUT_DUE = 1 << 62
 # Report series are thinned (every other point dropped, stride doubled) past
 # this length, so a long backtest keeps bounded memory.
 MAX_SERIES_POINTS = 20_000
@@ -141,6 +142,8 @@ class BacktestRecorder:
         # One FIFO per horizon: fills come in time order, so each is due in order.
         self._due: list[deque[FillRecord]] = [deque() for _ in horizons_s]
         self._horizons = list(zip(self.horizons_s, self.horizons_ns, self._due, strict=True))
+        # When the first queued markout falls due: most samples resolve none.
+        self._next_markout_ns = _NO_MARKOUT_DUE
         self.fills: list[FillRecord] = []
         self.fills_seen = 0
         self.local_fills: list[Fill] = []
@@ -200,6 +203,8 @@ class BacktestRecorder:
             self.fills.append(record)
         for queue in self._due:
             queue.append(record)
+        if self.horizons_ns:
+            self._next_markout_ns = min(self._next_markout_ns, record.ts_ns + min(self.horizons_ns))
 
     @hookimpl
     def mmhost_fill(self, fill: Fill) -> None:
@@ -222,13 +227,17 @@ class BacktestRecorder:
             return
         self.last_mid_ticks = mid
         self.last_sample_ns = now_ns
-        if self.fills_seen:
+        if now_ns >= self._next_markout_ns:
+            next_due_ns = _NO_MARKOUT_DUE
             for horizon_s, horizon_ns, queue in self._horizons:
                 while queue and queue[0].ts_ns + horizon_ns <= now_ns:
                     record = queue.popleft()
                     record.markouts_bps[horizon_s] = markout_bps(
                         record.side, record.price_ticks, mid
                     )
+                if queue:
+                    next_due_ns = min(next_due_ns, queue[0].ts_ns + horizon_ns)
+            self._next_markout_ns = next_due_ns
         if not self.engine.running:
             return
         self.samples += 1
