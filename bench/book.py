@@ -4,6 +4,11 @@ Feeds the bundled Binance USD-M recording (both files, one stream, decoded once
 before timing) through ``host.book.OrderBook`` and through a plainly written
 ``sortedcontainers.SortedDict`` book with the same interface, in the same run.
 Speed figures are level updates per second; ``ratio`` is ours / reference.
+
+Our book brings its sorted price lists up to date when they are read, so a
+run that reads only the touch never pays for them. ``ratio_top10`` is the
+same comparison with the best 10 levels of each side read after every message
+(what a depth analyzer does), where ours pays for its lists every message.
 Also measures the memory of a book holding 1000 levels per side.
 
 Run: ``python -m bench.book`` (prints one JSON object).
@@ -22,7 +27,7 @@ from sortedcontainers import SortedDict
 from host.book import OrderBook
 from host.instruments import lookup
 from host.marketdata.binance import BinanceReader
-from host.models import BookMessage
+from host.models import BookMessage, Side
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "host" / "data" / "binance_usdm"
 
@@ -76,6 +81,13 @@ class SortedDictBook:
     def best_ask_ticks(self) -> int:
         return self.asks.peekitem(0)[0] if self.asks else 0
 
+    def top_ten_lots(self) -> int:
+        bids = self.bids
+        asks = self.asks
+        return sum(bids[price] for price in bids.islice(-10)) + sum(
+            asks[price] for price in asks.islice(0, 10)
+        )
+
 
 def _messages(quick: bool) -> list[BookMessage]:
     paths = sorted(DATA_DIR.glob("btcusdt_*.gz"))
@@ -96,6 +108,29 @@ def _run_ours(messages: list[BookMessage]) -> tuple[float, int]:
     for msg in messages:
         apply(msg)
         checksum += book.best_bid_ticks - book.best_ask_ticks
+    return time.perf_counter() - start, checksum
+
+
+def _run_ours_top10(messages: list[BookMessage]) -> tuple[float, int]:
+    book = OrderBook("binance-usdm", "BTCUSDT")
+    apply = book.apply
+    top_of_book = book.top_of_book
+    checksum = 0
+    start = time.perf_counter()
+    for msg in messages:
+        if apply(msg):
+            checksum += sum(top_of_book(Side.BUY, 10)[1]) + sum(top_of_book(Side.SELL, 10)[1])
+    return time.perf_counter() - start, checksum
+
+
+def _run_reference_top10(messages: list[BookMessage]) -> tuple[float, int]:
+    book = SortedDictBook("binance-usdm", "BTCUSDT")
+    apply = book.apply
+    checksum = 0
+    start = time.perf_counter()
+    for msg in messages:
+        if apply(msg):
+            checksum += book.top_ten_lots()
     return time.perf_counter() - start, checksum
 
 
@@ -138,6 +173,11 @@ def run(quick: bool = False) -> dict[str, object]:
         reference_times.append(_run_reference(messages)[0])
     ours_s = min(ours_times)
     reference_s = min(reference_times)
+    top10_times: list[float] = []
+    ref_top10_times: list[float] = []
+    for _ in range(repeats):
+        top10_times.append(_run_ours_top10(messages)[0])
+        ref_top10_times.append(_run_reference_top10(messages)[0])
     ours_checksum = _run_ours(messages)[1]
     reference_checksum = _run_reference(messages)[1]
     updates_per_s = level_updates / ours_s
@@ -154,6 +194,11 @@ def run(quick: bool = False) -> dict[str, object]:
         "ref_updates_per_s": round(ref_updates_per_s),
         "ratio": round(updates_per_s / ref_updates_per_s, 3),
         "same_result_as_reference": ours_checksum == reference_checksum,
+        "seconds_top10": round(min(top10_times), 6),
+        "ref_seconds_top10": round(min(ref_top10_times), 6),
+        "ratio_top10": round(min(ref_top10_times) / min(top10_times), 3),
+        "same_top10_as_reference": _run_ours_top10(messages)[1]
+        == _run_reference_top10(messages)[1],
         "memory_bytes_1000_levels": _memory_1000_levels(),
         "repeats_best_of": repeats,
     }

@@ -412,6 +412,8 @@ def test_book_bench_quick_shape() -> None:
     for key in ("updates_per_s", "ref_updates_per_s", "ratio", "memory_bytes_1000_levels"):
         assert key in result
     assert result["same_result_as_reference"] is True
+    assert result["same_top10_as_reference"] is True  # depth read every message agrees too
+    assert result["ratio_top10"] > 0
     assert 0 < result["memory_bytes_1000_levels"] < 1_000_000
 
 
