@@ -340,12 +340,13 @@ def test_place_amend_cancel_single_orders(
     assert not any(u.reject_code for u in sink.updates("single-1"))
 
 
-def test_batches_report_each_item_with_the_venue_code(
-    venue: BybitVenue, sink: RecordingSink, emulator: EmulatorServer
-) -> None:
+def exercise_batches(
+    venue: BybitVenue, sink: RecordingSink, emulator: EmulatorServer, prefix: str
+) -> list[str]:
+    """Three PostOnly bids and one the venue refuses (110007) in one batch,
+    then a batch amend of two and a batch cancel of three; returns the ids."""
     bid, _ = touch(emulator)
-    requests_before = venue.stats.requests
-    ids = [f"batch-{n}" for n in range(4)]
+    ids = [f"{prefix}-{n}" for n in range(4)]
     venue.submit(
         [
             NewOrder(ids[0], "BTCUSDT", Side.BUY, 10, bid - 600, "PostOnly"),
@@ -372,6 +373,14 @@ def test_batches_report_each_item_with_the_venue_code(
         lambda: all(last_status(sink, i) == OrderStatus.CANCELLED for i in ids[:3]),
         what="batch cancels",
     )
+    return ids
+
+
+def test_batches_report_each_item_with_the_venue_code(
+    venue: BybitVenue, sink: RecordingSink, emulator: EmulatorServer
+) -> None:
+    requests_before = venue.stats.requests
+    exercise_batches(venue, sink, emulator, "batch")
     # create-batch, amend-batch, cancel-batch (the worker may split a group
     # that arrived while it was busy, never send one request per order).
     assert venue.stats.requests - requests_before <= 5
@@ -645,34 +654,7 @@ def test_trade_socket_places_amends_cancels_and_fills_come_on_the_private_stream
 def test_trade_socket_batches_report_each_item_with_the_venue_code(
     ws_venue: BybitVenue, sink: RecordingSink, emulator: EmulatorServer
 ) -> None:
-    bid, _ = touch(emulator)
-    ids = [f"ws-batch-{n}" for n in range(4)]
-    ws_venue.submit(
-        [
-            NewOrder(ids[0], "BTCUSDT", Side.BUY, 10, bid - 600, "PostOnly"),
-            NewOrder(ids[1], "BTCUSDT", Side.BUY, 11, bid - 601, "PostOnly"),
-            NewOrder(ids[2], "BTCUSDT", Side.BUY, 12, bid - 602, "PostOnly"),
-            # Above 10x leverage on 100k USDT: refused by the venue alone.
-            NewOrder(ids[3], "BTCUSDT", Side.BUY, 100_000, bid - 603, "PostOnly"),
-        ]
-    )
-    eventually(
-        lambda: all(last_status(sink, i) == OrderStatus.NEW for i in ids[:3]), what="batch acks"
-    )
-    rejected = eventually(
-        lambda: last_status(sink, ids[3]) == OrderStatus.REJECTED and sink.updates(ids[3])
-    )
-    assert rejected[-1].reject_code == "110007" and rejected[-1].reject_reason
-    ws_venue.submit([AmendOrder(i, "BTCUSDT", bid - 700, 5) for i in ids[:2]])
-    eventually(
-        lambda: all(any(u.price_ticks == bid - 700 for u in sink.updates(i)) for i in ids[:2]),
-        what="batch amend acks",
-    )
-    ws_venue.submit([CancelOrder(i, "BTCUSDT") for i in ids[:3]])
-    eventually(
-        lambda: all(last_status(sink, i) == OrderStatus.CANCELLED for i in ids[:3]),
-        what="batch cancels",
-    )
+    ids = exercise_batches(ws_venue, sink, emulator, "ws-batch")
     sent = [entry for i in ids for entry in channels(emulator, i)]
     assert {channel for channel, _ in sent} == {"trade"}
     assert {op for _, op in sent} == {
