@@ -31,6 +31,7 @@ analyzer: it is loaded but only named.
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 import time
@@ -345,9 +346,14 @@ def run_analyzers(
             }
         walls = getattr(module, "walls", None)
         if callable(walls):
-            analyzers[name]["walls"] = [
-                wall_document(wall, instrument) for wall in walls(venue, info.symbol)
-            ]
+            # Ages as of the last event, where the plugin can tell them.
+            takes_time = "now_ns" in inspect.signature(walls).parameters
+            found_walls = (
+                walls(venue, info.symbol, now_ns=stats.last_event_ns)
+                if takes_time
+                else walls(venue, info.symbol)
+            )
+            analyzers[name]["walls"] = [wall_document(wall, instrument) for wall in found_walls]
     return AnalysisRun(
         files=paths,
         format=info.format,
