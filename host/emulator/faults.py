@@ -89,6 +89,7 @@ class Faults:
         self._server_errors = 0
         self._server_error_status = 503
         self._rate_limited = 0
+        self._trade_rate_limited = 0  # the same, for trade-socket requests
         self._stale: set[str] = set()  # symbols (or "*") whose public frames stop
         self._clock_skew_ms = self.config.clock_skew_ms
         self._request_count = 0
@@ -150,10 +151,17 @@ class Faults:
             self._server_errors += count
             self._server_error_status = status
 
-    def rate_limit(self, count: int = 1) -> None:
-        """The next ``count`` authenticated REST requests answer retCode 10006."""
+    def rate_limit(self, count: int = 1, channel: str = "rest") -> None:
+        """The next ``count`` authenticated requests answer retCode 10006:
+        REST requests (``channel="rest"``) or trade-socket order requests
+        (``"trade"``)."""
+        if channel not in ("rest", "trade"):
+            raise ValueError(f"channel must be 'rest' or 'trade', not {channel!r}")
         with self._lock:
-            self._rate_limited += count
+            if channel == "rest":
+                self._rate_limited += count
+            else:
+                self._trade_rate_limited += count
 
     def stale(self, symbol: str = "*", enabled: bool = True) -> None:
         """Stop (or resume) public frames for ``symbol``; the market keeps moving."""
@@ -175,6 +183,7 @@ class Faults:
             self._lost_acks = 0
             self._server_errors = 0
             self._rate_limited = 0
+            self._trade_rate_limited = 0
             self._stale.clear()
             self._trade_cuts.clear()
             self._refused_kinds.clear()
@@ -202,6 +211,17 @@ class Faults:
             return None
         with self._lock:
             return self._trade_cuts.pop(0) if self._trade_cuts else None
+
+    def take_trade_rate_limit(self) -> bool:
+        """True (and used up) when the next trade-socket order request must
+        answer 10006."""
+        if not self._trade_rate_limited:
+            return False
+        with self._lock:
+            if self._trade_rate_limited:
+                self._trade_rate_limited -= 1
+                return True
+            return False
 
     def take_skip_delta(self, symbol: str) -> bool:
         """True (and used up) when the next delta of ``symbol`` must be swallowed."""

@@ -512,7 +512,7 @@ class Streams:
         try:
             if not connection.authenticated:
                 raise BybitError(10003, "Request not authorized: send op auth first")
-            if not allowed:
+            if not allowed or hub.faults.take_trade_rate_limit():
                 raise BybitError(10006, "Too many visits!")
             try:
                 timestamp_ms = int(header.get("X-BAPI-TIMESTAMP", 0))

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from host.emulator import EmulatorServer
+from host.emulator.faults import Faults
 
 API_KEY = "emulator-key"
 API_SECRET = "emulator-secret"
@@ -101,3 +102,11 @@ def test_refused_sockets_fail_the_handshake_until_accepted_again(
         trading.exit()
     with pytest.raises(ValueError, match="socket kind"):
         emulator.faults.refuse_sockets("orders")
+
+
+def test_rate_limit_fault_names_its_channel() -> None:
+    faults = Faults()
+    faults.rate_limit(2, channel="trade")
+    assert [faults.take_trade_rate_limit() for _ in range(3)] == [True, True, False]
+    with pytest.raises(ValueError, match="channel"):
+        faults.rate_limit(1, channel="websocket")

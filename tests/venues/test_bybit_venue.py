@@ -664,6 +664,35 @@ def test_trade_socket_batches_report_each_item_with_the_venue_code(
     }
 
 
+def test_trade_socket_rate_limit_refuses_with_10006_and_waits_for_the_reset(
+    ws_venue: BybitVenue, sink: RecordingSink, emulator: EmulatorServer
+) -> None:
+    bid, _ = touch(emulator)
+    limited_before = ws_venue.stats.rate_limited
+    fallbacks_before = ws_venue.stats.rest_fallbacks
+    emulator.faults.rate_limit(1, channel="trade")
+    ws_venue.submit([NewOrder("ws-limited-1", "BTCUSDT", Side.BUY, 10, bid - 500, "PostOnly")])
+    refused = eventually(
+        lambda: [u for u in sink.updates("ws-limited-1") if u.status == OrderStatus.REJECTED]
+    )
+    assert refused[0].reject_code == "10006"
+    assert ws_venue.stats.rate_limited == limited_before + 1
+    limited_at = time.monotonic()
+    wait_s = ws_venue.budget.wait_s("/v5/order/create")
+    assert 0 <= wait_s <= 1.0  # the rest of the window (0 if a slow machine spent it)
+    ws_venue.submit([NewOrder("ws-limited-2", "BTCUSDT", Side.BUY, 10, bid - 501, "PostOnly")])
+    eventually(
+        lambda: last_status(sink, "ws-limited-2") == OrderStatus.NEW, what="create after reset"
+    )
+    assert time.monotonic() - limited_at >= wait_s - 0.05  # it waited for the reset
+    # Refused before it reached the exchange, not resent, and no REST detour.
+    assert channels(emulator, "ws-limited-1") == []
+    assert channels(emulator, "ws-limited-2") == [("trade", "order.create")]
+    assert ws_venue.stats.rest_fallbacks == fallbacks_before
+    ws_venue.submit([CancelOrder("ws-limited-2", "BTCUSDT")])
+    eventually(lambda: last_status(sink, "ws-limited-2") == OrderStatus.CANCELLED, what="cancel")
+
+
 def test_trade_socket_refusals_carry_the_venue_code(
     ws_venue: BybitVenue, sink: RecordingSink, emulator: EmulatorServer
 ) -> None:
