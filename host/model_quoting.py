@@ -6,8 +6,8 @@ mid, bps / sqrt(s)) and A, k of the intensity fit ``lambda(delta) = A *
 exp(-k * delta)`` (``host.estimators``). Everything but the model is the same:
 the parameters below, the warm-up, the size and position limits, clamping
 each depth to ``[min_half_spread_bps, max_half_spread_bps]``, requote
-hysteresis, and the estimates carried over a hot reload. A strategy file
-subclasses ``ModelQuoter`` and writes only ``depths_bps``.
+hysteresis (``host.quoting``), and the estimates carried over a hot reload.
+A strategy file subclasses ``ModelQuoter`` and writes only ``depths_bps``.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from host.estimators import (
     IntensityEstimator,
     IntensityFit,
     MarketEstimates,
-    QuoteHysteresis,
     quotes_within_limits,
 )
-from host.models import Decision, Fill, OrderStatus, OrderUpdate, Quote, Trade
-from host.strategy import Strategy, StrategyParams
+from host.models import Decision, Quote, Trade
+from host.quoting import HysteresisQuoter
+from host.strategy import StrategyParams
 
 
 class ModelQuoterParams(StrategyParams):
@@ -80,12 +80,11 @@ class ModelQuoterParams(StrategyParams):
         return self
 
 
-class ModelQuoter(Strategy):
+class ModelQuoter(HysteresisQuoter):
     """Quotes at the depths ``depths_bps`` returns; see the module docstring."""
 
     Params: ClassVar[type[StrategyParams]] = ModelQuoterParams
     params: ModelQuoterParams
-    state_version = 1
 
     def __init__(self, ctx: Any, params: ModelQuoterParams) -> None:
         super().__init__(ctx, params)
@@ -97,9 +96,6 @@ class ModelQuoter(Strategy):
                 half_life_s=params.intensity_half_life_s,
                 warmup_s=params.warmup_s,
             ),
-        )
-        self.hysteresis = QuoteHysteresis(
-            params.requote_threshold_ticks, params.requote_size_change_pct
         )
 
     def depths_bps(
@@ -142,18 +138,11 @@ class ModelQuoter(Strategy):
             params.post_only,
         )
 
-    def decide(self, book: Any) -> Decision | None:
-        wanted = self.wanted_quotes(book)
-        if wanted is None:
-            return None
-        quotes = self.hysteresis.filter(wanted)
-        return None if quotes is None else Decision(quotes=quotes)
-
     # -- handlers --------------------------------------------------------------------------------
 
     def on_book(self, book: Any) -> Decision | None:
         self.estimates.observe_book(self.ctx.now_ns(), book.mid_ticks())
-        return self.decide(book)
+        return super().on_book(book)
 
     def on_trade(self, trade: Trade) -> Decision | None:
         self.estimates.observe_trade(
@@ -165,26 +154,12 @@ class ModelQuoter(Strategy):
         )
         return None
 
-    def on_fill(self, fill: Fill) -> Decision | None:
-        # The inventory moved the quotes: requote both sides now.
-        self.hysteresis.reset()
-        return self.decide(self.ctx.book)
-
-    def on_order_update(self, update: OrderUpdate) -> Decision | None:
-        if update.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
-            self.hysteresis.reset()
-        return None
-
     # -- hot reload ------------------------------------------------------------------------------
 
     def on_save(self) -> dict[str, Any]:
-        return {
-            "version": self.state_version,
-            "estimates": self.estimates.to_state(),
-            "sent_quotes": self.hysteresis.to_state(),
-        }
+        return {**super().on_save(), "estimates": self.estimates.to_state()}
 
     def on_load(self, state: dict[str, Any]) -> None:
         if "estimates" in state:
             self.estimates.load_state(state["estimates"])
-        self.hysteresis.load_state(state.get("sent_quotes"))
+        super().on_load(state)

@@ -28,9 +28,9 @@ from typing import Any
 
 from pydantic import Field
 
-from host import Decision, Fill, OrderUpdate, Quote, Side, Strategy, StrategyParams
-from host.estimators import EwmaVolatility, QuoteHysteresis, quotes_within_limits
-from host.models import OrderStatus
+from host import Decision, Quote, Side, StrategyParams
+from host.estimators import EwmaVolatility, quotes_within_limits
+from host.quoting import HysteresisQuoter
 
 
 class DynamicSpreadParams(StrategyParams):
@@ -97,20 +97,16 @@ class DynamicSpreadParams(StrategyParams):
     post_only: bool = Field(True, description="Quotes are PostOnly (never take liquidity).")
 
 
-class DynamicSpread(Strategy):
+class DynamicSpread(HysteresisQuoter):
     name = "dynamic_spread"
     Params = DynamicSpreadParams
     params: DynamicSpreadParams
-    state_version = 1
 
     def __init__(self, ctx: Any, params: DynamicSpreadParams) -> None:
         super().__init__(ctx, params)
         # 100 ms steps as the volatility analyzer, so own estimate and signal agree.
         self.volatility = EwmaVolatility(
             time_constant_s=params.volatility_horizon_s, step_ms=100, warmup_samples=20
-        )
-        self.hysteresis = QuoteHysteresis(
-            params.requote_threshold_ticks, params.requote_size_change_pct
         )
         self.signal_name = f"volatility_bps_{params.volatility_horizon_s:g}s"
 
@@ -178,42 +174,20 @@ class DynamicSpread(Strategy):
             params.post_only,
         )
 
-    def decide(self, book: Any) -> Decision | None:
-        wanted = self.wanted_quotes(book)
-        if wanted is None:
-            return None
-        quotes = self.hysteresis.filter(wanted)
-        return None if quotes is None else Decision(quotes=quotes)
-
     # -- handlers --------------------------------------------------------------------------------
 
     def on_book(self, book: Any) -> Decision | None:
         mid_ticks = book.mid_ticks()
         if mid_ticks is not None:
             self.volatility.update(self.ctx.now_ns(), mid_ticks)
-        return self.decide(book)
-
-    def on_fill(self, fill: Fill) -> Decision | None:
-        # The position moved: skew and limits change, and a filled quote needs replacing.
-        self.hysteresis.reset()
-        return self.decide(self.ctx.book)
-
-    def on_order_update(self, update: OrderUpdate) -> Decision | None:
-        if update.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
-            # The venue no longer holds what was sent: send everything on the next book.
-            self.hysteresis.reset()
-        return None
+        return super().on_book(book)
 
     # -- hot reload ------------------------------------------------------------------------------
 
     def on_save(self) -> dict[str, Any]:
-        return {
-            "version": self.state_version,
-            "volatility": self.volatility.to_state(),
-            "sent_quotes": self.hysteresis.to_state(),
-        }
+        return {**super().on_save(), "volatility": self.volatility.to_state()}
 
     def on_load(self, state: dict[str, Any]) -> None:
         if "volatility" in state:
             self.volatility.load_state(state["volatility"])
-        self.hysteresis.load_state(state.get("sent_quotes"))
+        super().on_load(state)

@@ -30,9 +30,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from host import Decision, Fill, OrderUpdate, Quote, Side, Strategy, StrategyParams
-from host.estimators import QuoteHysteresis, ceil_ask_ticks, floor_bid_ticks
-from host.models import OrderStatus
+from host import Quote, Side, StrategyParams
+from host.estimators import ceil_ask_ticks, floor_bid_ticks
+from host.quoting import HysteresisQuoter
 
 
 class LadderParams(StrategyParams):
@@ -76,17 +76,13 @@ class LadderParams(StrategyParams):
     post_only: bool = Field(True, description="Quotes are PostOnly (never take liquidity).")
 
 
-class Ladder(Strategy):
+class Ladder(HysteresisQuoter):
     name = "ladder"
     Params = LadderParams
     params: LadderParams
-    state_version = 1
 
     def __init__(self, ctx: Any, params: LadderParams) -> None:
         super().__init__(ctx, params)
-        self.hysteresis = QuoteHysteresis(
-            params.requote_threshold_ticks, params.requote_size_change_pct
-        )
         self.distances_bps = self.level_distances_bps(params)
         self.size_factors = self.level_size_factors(params)
 
@@ -154,33 +150,3 @@ class Ladder(Strategy):
                 previous_ticks = level_ticks
                 quotes.append(Quote(side, level_ticks, size_lots, tag, params.post_only))
         return quotes
-
-    def decide(self, book: Any) -> Decision | None:
-        wanted = self.wanted_quotes(book)
-        if wanted is None:
-            return None
-        quotes = self.hysteresis.filter(wanted)
-        return None if quotes is None else Decision(quotes=quotes)
-
-    # -- handlers --------------------------------------------------------------------------------
-
-    def on_book(self, book: Any) -> Decision | None:
-        return self.decide(book)
-
-    def on_fill(self, fill: Fill) -> Decision | None:
-        # A filled level needs replacing, and the limit's room has changed.
-        self.hysteresis.reset()
-        return self.decide(self.ctx.book)
-
-    def on_order_update(self, update: OrderUpdate) -> Decision | None:
-        if update.status in (OrderStatus.CANCELLED, OrderStatus.REJECTED):
-            self.hysteresis.reset()
-        return None
-
-    # -- hot reload ------------------------------------------------------------------------------
-
-    def on_save(self) -> dict[str, Any]:
-        return {"version": self.state_version, "sent_quotes": self.hysteresis.to_state()}
-
-    def on_load(self, state: dict[str, Any]) -> None:
-        self.hysteresis.load_state(state.get("sent_quotes"))
